@@ -1,0 +1,54 @@
+"""xpgd: linear and logistic regression by gradient descent on any Array API backend.
+
+The math is written once against the Python Array API standard, so the same code runs on
+NumPy, CuPy, PyTorch, Dask and array-api-strict. Importing xpgd imports only NumPy and
+array-api-compat; backends are imported when first used.
+"""
+
+from __future__ import annotations
+
+from xpgd._backend import (
+    BACKEND_NAMES,
+    available_backends,
+    get_backend,
+    get_device,
+    set_backend,
+    to_numpy,
+    use_backend,
+)
+from xpgd._functional import gradient_descent, predict, sigmoid
+from xpgd.exceptions import (
+    BackendError,
+    ConvergenceWarning,
+    DataConversionWarning,
+    DivergenceError,
+    InputError,
+    InvalidParameterError,
+    NotFittedError,
+)
+from xpgd.linear_model import LinearRegression, LogisticRegression
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BACKEND_NAMES",
+    "BackendError",
+    "ConvergenceWarning",
+    "DataConversionWarning",
+    "DivergenceError",
+    "InputError",
+    "InvalidParameterError",
+    "LinearRegression",
+    "LogisticRegression",
+    "NotFittedError",
+    "__version__",
+    "available_backends",
+    "get_backend",
+    "get_device",
+    "gradient_descent",
+    "predict",
+    "set_backend",
+    "sigmoid",
+    "to_numpy",
+    "use_backend",
+]

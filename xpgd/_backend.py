@@ -1,0 +1,538 @@
+"""Backend selection and the host/device boundary.
+
+This module and :mod:`xpgd._validation` (which uses it for host inputs) are where xpgd
+knows backends by name and imports NumPy. The math in :mod:`xpgd._core` never does: it
+receives ``xp`` and arrays that already live where the computation runs.
+
+What happens here, and nowhere else:
+
+* the backend choice: :func:`set_backend`, :func:`use_backend`, ``XPGD_BACKEND``,
+  :func:`get_backend`, :func:`available_backends`;
+* moving *host* inputs (NumPy, pandas, lists) to the chosen backend, once, at the start of
+  ``fit`` / ``predict``; an array that already lives on another library or device is never
+  moved silently: it raises :class:`~xpgd.exceptions.BackendError` with the fix;
+* explicit transfers to the host (:func:`to_numpy`, :func:`host_floats`) for labels, plots,
+  I/O and the loop's periodic convergence check;
+* :func:`materialize`, which computes lazy (Dask) results so that the optimizer's small
+  state stays local and the task graph never grows with the iterations.
+
+Optional backends (CuPy, torch, Dask, array-api-strict) are imported only when asked for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import importlib.metadata
+import os
+import warnings
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import Any, NamedTuple
+
+import array_api_compat
+import numpy as np
+
+from xpgd._typing import Array, Device, Namespace
+from xpgd.exceptions import BackendError
+
+__all__ = [
+    "BACKEND_NAMES",
+    "BackendInfo",
+    "available_backends",
+    "get_backend",
+    "get_device",
+    "set_backend",
+    "to_numpy",
+    "use_backend",
+]
+
+ENV_VAR = "XPGD_BACKEND"
+
+#: Every name the selector accepts. ``"auto"`` computes where the input lives.
+BACKEND_NAMES = ("auto", "numpy", "cupy", "torch", "array_api_strict", "dask")
+
+# name -> (module to import, distribution whose version we report)
+_MODULES = {
+    "numpy": ("numpy", "numpy"),
+    "cupy": ("cupy", None),
+    "torch": ("torch", "torch"),
+    "array_api_strict": ("array_api_strict", "array-api-strict"),
+    "dask": ("dask.array", "dask"),
+}
+
+
+class BackendInfo(NamedTuple):
+    """What :func:`available_backends` reports about one backend."""
+
+    name: str
+    available: bool
+    version: str | None
+    devices: tuple[Any, ...]
+    reason: str
+    """Why the backend is not available (empty when it is)."""
+
+
+class _Choice(NamedTuple):
+    name: str
+    device: Any
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def _version(module: Any, dist: str | None) -> str | None:
+    version = getattr(module, "__version__", None)
+    if version is None and dist is not None:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            version = importlib.metadata.version(dist)
+    return None if version is None else str(version)
+
+
+@functools.cache
+def _probe(name: str) -> BackendInfo:
+    """Import backend ``name`` and list its devices (cached: CUDA probing is slow)."""
+    module_name, dist = _MODULES[name]
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # ImportError, or a broken install (CUDA libraries missing)
+        return BackendInfo(name, False, None, (), f"cannot import {module_name}: {exc}")
+    if name == "dask":
+        module = importlib.import_module("dask")
+    version = _version(module, dist)
+    if name in ("numpy", "dask"):
+        return BackendInfo(name, True, version, ("cpu",), "")
+    if name == "array_api_strict":
+        devices = tuple(module.__array_namespace_info__().devices())
+        return BackendInfo(name, True, version, devices, "")
+    if name == "torch":
+        devices = [module.device("cpu")]
+        if module.cuda.is_available():
+            devices += [module.device(f"cuda:{i}") for i in range(module.cuda.device_count())]
+        return BackendInfo(name, True, version, tuple(devices), "")
+    # cupy: importable is not enough, it needs a CUDA device.
+    try:
+        count = module.cuda.runtime.getDeviceCount()
+    except Exception as exc:
+        return BackendInfo(name, False, version, (), f"no usable CUDA device: {exc}")
+    if count == 0:
+        return BackendInfo(name, False, version, (), "no CUDA device found")
+    return BackendInfo(name, True, version, tuple(range(count)), "")
+
+
+def available_backends(*, include_unavailable: bool = False) -> dict[str, BackendInfo]:
+    """Report the backends xpgd can compute on, with versions and devices.
+
+    Parameters
+    ----------
+    include_unavailable : bool, default False
+        Also list the backends that cannot be used here, each with the reason.
+
+    Returns
+    -------
+    dict of str to BackendInfo
+        Keyed by backend name (``"numpy"``, ``"cupy"``, ``"torch"``,
+        ``"array_api_strict"``, ``"dask"``), in that order.
+
+    Examples
+    --------
+    >>> import xpgd
+    >>> info = xpgd.available_backends()
+    >>> info["numpy"].available, info["numpy"].devices
+    (True, ('cpu',))
+    """
+    report = {name: _probe(name) for name in _MODULES}
+    if include_unavailable:
+        return report
+    return {name: info for name, info in report.items() if info.available}
+
+
+def _names_message() -> str:
+    parts = []
+    for name, info in available_backends(include_unavailable=True).items():
+        parts.append(name if info.available else f"{name} (unavailable: {info.reason})")
+    return "available backends: auto, " + ", ".join(parts)
+
+
+def _check_name(name: Any, *, source: str) -> str:
+    if not isinstance(name, str) or name not in BACKEND_NAMES:
+        raise BackendError(
+            f"unknown backend {name!r} from {source}; choose one of "
+            f"{', '.join(BACKEND_NAMES)} ({_names_message()})"
+        )
+    if name != "auto":
+        info = _probe(name)
+        if not info.available:
+            raise BackendError(
+                f"backend {name!r} from {source} is not usable here: {info.reason}; "
+                f"install it (e.g. pip install 'xpgd[{_extra(name)}]') or pick another "
+                f"({_names_message()})"
+            )
+    return name
+
+
+def _extra(name: str) -> str:
+    return {"cupy": "gpu-cuda13", "array_api_strict": "test"}.get(name, name)
+
+
+@functools.cache
+def namespace(name: str) -> Namespace:
+    """The Array API namespace of backend ``name`` (wrapped by array-api-compat)."""
+    _check_name(name, source="the backend argument")
+    if name == "array_api_strict":
+        return importlib.import_module("array_api_strict")
+    if name == "dask":
+        return importlib.import_module("array_api_compat.dask.array")
+    return importlib.import_module(f"array_api_compat.{name}")
+
+
+# --------------------------------------------------------------------------- selection
+
+_global_choice: _Choice | None = None
+_local_choice: ContextVar[_Choice | None] = ContextVar("xpgd_backend", default=None)
+
+
+def set_backend(name: str, device: Device | None = None) -> None:
+    """Choose where xpgd computes, for the whole process.
+
+    Parameters
+    ----------
+    name : {"auto", "numpy", "cupy", "torch", "array_api_strict", "dask"}
+        ``"auto"`` (the default) computes where the input lives. A named backend moves host
+        inputs (NumPy arrays, pandas objects, lists) to it once, at the start of ``fit`` or
+        ``predict``; arrays of another library are refused, never moved silently.
+    device : optional
+        A device of that backend (``"cuda:1"`` for torch, ``1`` for CuPy, ``"device1"``
+        for array-api-strict); ``None`` is the backend's default device.
+
+    Raises
+    ------
+    BackendError
+        If the name is unknown or the backend is not installed; the message lists the
+        available ones.
+
+    Examples
+    --------
+    >>> import xpgd
+    >>> xpgd.set_backend("numpy")
+    >>> xpgd.get_backend()
+    'numpy'
+    >>> xpgd.set_backend("auto")
+    """
+    global _global_choice
+    name = _check_name(name, source="set_backend()")
+    _global_choice = _Choice(name, _normalize_device(name, device))
+
+
+@contextlib.contextmanager
+def use_backend(name: str, device: Device | None = None) -> Iterator[None]:
+    """Context manager: compute on backend ``name`` inside the ``with`` block.
+
+    The choice is local to the current thread / context and restored on exit. Parameters
+    are those of :func:`set_backend`.
+
+    Examples
+    --------
+    >>> import xpgd
+    >>> with xpgd.use_backend("numpy"):
+    ...     xpgd.get_backend()
+    'numpy'
+    """
+    name = _check_name(name, source="use_backend()")
+    token = _local_choice.set(_Choice(name, _normalize_device(name, device)))
+    try:
+        yield
+    finally:
+        _local_choice.reset(token)
+
+
+def _current_choice() -> _Choice:
+    choice = _local_choice.get()
+    if choice is not None:
+        return choice
+    if _global_choice is not None:
+        return _global_choice
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return _Choice(_check_name(env.strip(), source=f"the {ENV_VAR} variable"), None)
+    return _Choice("auto", None)
+
+
+def get_backend() -> str:
+    """Name of the backend in effect (``use_backend`` > ``set_backend`` > env > ``"auto"``).
+
+    Examples
+    --------
+    >>> import xpgd
+    >>> xpgd.get_backend() in xpgd.BACKEND_NAMES
+    True
+    """
+    return _current_choice().name
+
+
+def get_device() -> Device | None:
+    """The device chosen with the backend in effect, or ``None`` for its default."""
+    return _current_choice().device
+
+
+def resolve_choice(backend: str | None, device: Device | None) -> _Choice:
+    """The effective choice for one call: estimator parameters override the global one."""
+    if backend is None:
+        choice = _current_choice()
+        if device is None:
+            return choice
+        return _Choice(choice.name, _normalize_device(choice.name, device))
+    name = _check_name(backend, source="the backend parameter")
+    return _Choice(name, _normalize_device(name, device))
+
+
+# --------------------------------------------------------------------------- devices
+
+
+def _normalize_device(name: str, device: Device | None) -> Device | None:
+    """Turn a user's device spec into the backend's device object (validated)."""
+    if device is None:
+        return None
+    if name == "auto":
+        return device  # checked against the input's own namespace later
+    if name in ("numpy", "dask"):
+        if device != "cpu":
+            raise BackendError(f"backend {name!r} has only the 'cpu' device, not {device!r}")
+        return "cpu"
+    info = _probe(name)
+    if name == "array_api_strict":
+        module = importlib.import_module("array_api_strict")
+        dev = device if isinstance(device, module.Device) else module.Device(str(device))
+    elif name == "torch":
+        module = importlib.import_module("torch")
+        dev = module.device(device)
+        if dev.type == "cuda" and dev.index is None:
+            dev = module.device("cuda", module.cuda.current_device())
+    else:  # cupy: an int, "cuda:N", "N" or a cupy Device
+        text = str(getattr(device, "id", device)).removeprefix("cuda").lstrip(":")
+        dev = int(text or 0)
+    if dev not in info.devices:
+        raise BackendError(
+            f"device {device!r} is not a device of backend {name!r}; "
+            f"its devices are {list(info.devices)}"
+        )
+    if name == "cupy":
+        return importlib.import_module("cupy").cuda.Device(dev)
+    return dev
+
+
+def same_device(a: Device, b: Device) -> bool:
+    """Device equality that tolerates the different device types of the backends."""
+    if a == b:
+        return True
+    ida, idb = getattr(a, "id", None), getattr(b, "id", None)  # CuPy Device vs int
+    return (ida if ida is not None else a) == (idb if idb is not None else b)
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def is_host_input(x: Any) -> bool:
+    """True for inputs that live on the host and are not Array API arrays of a backend.
+
+    NumPy arrays, pandas objects, lists, tuples and Python scalars are host inputs; an
+    explicitly named backend may move them. Arrays of CuPy, torch, Dask or
+    array-api-strict are not: xpgd never moves those silently.
+    """
+    if isinstance(x, np.ndarray | np.generic | list | tuple | int | float | bool):
+        return True
+    module = type(x).__module__.split(".")[0]
+    return module == "pandas"
+
+
+def host_array(x: Any) -> np.ndarray:
+    """A NumPy view (or, for pandas and lists, an array) of a host input."""
+    if type(x).__module__.split(".")[0] == "pandas":
+        return x.to_numpy()
+    return np.asarray(x)
+
+
+def to_numpy(x: Array) -> np.ndarray:
+    """Copy ``x`` to a NumPy array on the host: an explicit transfer (plots, I/O, tests).
+
+    Parameters
+    ----------
+    x : array
+        An array of any supported backend, on any device; lazy Dask arrays are computed.
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Examples
+    --------
+    >>> import array_api_strict as xps
+    >>> x = xps.asarray([1.0, 2.0], device=xps.Device("device1"))
+    >>> to_numpy(x)
+    array([1., 2.])
+    """
+    if isinstance(x, np.ndarray | np.generic):
+        return np.asarray(x)
+    if array_api_compat.is_dask_array(x):
+        return to_numpy(x.compute())
+    if array_api_compat.is_cupy_array(x):
+        return x.get()
+    if array_api_compat.is_torch_array(x):
+        return x.detach().cpu().numpy()
+    if is_host_input(x):
+        return host_array(x)
+    module = type(x).__module__.split(".")[0]
+    if module == "array_api_strict":
+        xps = importlib.import_module("array_api_strict")
+        return np.asarray(x.to_device(xps.Device("CPU_DEVICE")))
+    return np.asarray(array_api_compat.to_device(x, "cpu"))
+
+
+def host_floats(x: Array) -> list[float]:
+    """The values of a small 1-D array as Python floats, in one device-to-host transfer.
+
+    This is the solver's only synchronisation point; it runs every ``check_every``
+    iterations, not every iteration.
+    """
+    return [float(v) for v in to_numpy(x).tolist()]
+
+
+def _move_host(x: np.ndarray, name: str, device: Device | None, like: Array | None) -> Array:
+    """Move a NumPy array to backend ``name`` (explicitly chosen by the user)."""
+    if name == "numpy":
+        return x
+    if name == "dask":
+        da = importlib.import_module("dask.array")
+        if like is not None and array_api_compat.is_dask_array(like) and x.ndim >= 1:
+            chunks = (like.chunks[0],) + tuple((s,) for s in x.shape[1:])
+        else:
+            chunks = ("auto",) + (-1,) * (x.ndim - 1) if x.ndim else ()
+        return da.from_array(x, chunks=chunks)
+    if name == "torch":
+        torch = importlib.import_module("torch")
+        with warnings.catch_warnings():
+            # torch warns that a read-only NumPy array is shared; xpgd never writes to X.
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            return torch.asarray(x, device=device)
+    if name == "cupy":
+        cupy = importlib.import_module("cupy")
+        with device if device is not None else contextlib.nullcontext():
+            return cupy.asarray(x)
+    xps = importlib.import_module("array_api_strict")
+    return xps.asarray(x, device=device)
+
+
+def namespace_name(xp: Namespace) -> str:
+    """The xpgd backend name of a namespace (``xp.__name__`` for unknown ones)."""
+    tests = (
+        ("numpy", array_api_compat.is_numpy_namespace),
+        ("cupy", array_api_compat.is_cupy_namespace),
+        ("torch", array_api_compat.is_torch_namespace),
+        ("dask", array_api_compat.is_dask_namespace),
+        ("array_api_strict", array_api_compat.is_array_api_strict_namespace),
+    )
+    for name, test in tests:
+        if test(xp):
+            return name
+    return str(xp.__name__)
+
+
+def backend_name_of(x: Array) -> str:
+    """The xpgd backend name of a (non-host) array."""
+    if array_api_compat.is_dask_array(x):
+        return "dask"
+    if array_api_compat.is_cupy_array(x):
+        return "cupy"
+    if array_api_compat.is_torch_array(x):
+        return "torch"
+    if array_api_compat.is_numpy_array(x):
+        return "numpy"
+    module = type(x).__module__.split(".")[0]
+    return module
+
+
+def place(x: Any, choice: _Choice, *, what: str = "X") -> Array:
+    """Put input ``x`` where ``choice`` says: host inputs move once, arrays stay put.
+
+    Raises
+    ------
+    BackendError
+        If ``x`` is an array of another library, or on another device, than the one
+        chosen: xpgd does not move such data silently.
+    """
+    if is_host_input(x):
+        name = "numpy" if choice.name == "auto" else choice.name
+        return _move_host(host_array(x), name, choice.device, None)
+    if not array_api_compat.is_array_api_obj(x):
+        raise BackendError(
+            f"{what} of type {type(x).__name__} is not an array; pass a NumPy, CuPy, "
+            "torch, Dask or array-api-strict array, a pandas object or a list"
+        )
+    have = backend_name_of(x)
+    if choice.name not in ("auto", have):
+        raise BackendError(
+            f"{what} is a {have} array but the backend in effect is {choice.name!r}; "
+            f"xpgd does not move arrays between libraries silently: pass {what} as a NumPy "
+            f"array (it will be moved to {choice.name}) or use backend='auto'"
+        )
+    if choice.device is not None and not same_device(array_api_compat.device(x), choice.device):
+        raise BackendError(
+            f"{what} is on device {array_api_compat.device(x)!r} but device "
+            f"{choice.device!r} was requested; move it explicitly first "
+            "(e.g. array_api_compat.to_device) or leave device=None"
+        )
+    return x
+
+
+def follow(v: Any, X: Array, xp: Namespace, *, what: str) -> Array:
+    """Move ``v`` (``y``, ``sample_weight``, fitted parameters) to ``X``'s namespace/device.
+
+    "Everything follows X": host inputs and arrays of X's library on another device are
+    moved; an array of a *different* library is refused with a :class:`BackendError`.
+    """
+    dev = array_api_compat.device(X)
+    if is_host_input(v):
+        name = backend_name_of(X)
+        return _move_host(host_array(v), name, None if name == "dask" else dev, like=X)
+    have, want = backend_name_of(v), backend_name_of(X)
+    if have != want:
+        raise BackendError(
+            f"{what} is a {have} array but X is a {want} array; {what} follows X, so pass "
+            f"it as a NumPy array or a {want} array"
+        )
+    if want == "dask":
+        if v.ndim >= 1 and v.chunks[0] != X.chunks[0]:
+            v = v.rechunk((X.chunks[0],) + tuple((s,) for s in v.shape[1:]))
+        return v
+    if not same_device(array_api_compat.device(v), dev):
+        v = array_api_compat.to_device(v, dev)
+    return v
+
+
+# --------------------------------------------------------------------------- lazy arrays
+
+
+def is_lazy(xp: Namespace) -> bool:
+    """True for namespaces whose arrays are task graphs (Dask)."""
+    return array_api_compat.is_dask_namespace(xp)
+
+
+def local_namespace(X: Array, xp: Namespace) -> Namespace:
+    """Namespace in which the optimizer's small state lives for data ``X``.
+
+    It is ``xp`` itself, except for Dask, where it is the namespace of the chunks (NumPy,
+    or CuPy for GPU chunks): the parameters are computed there once per iteration and
+    broadcast into the next iteration's graph, so the graph never grows.
+    """
+    if is_lazy(xp):
+        return array_api_compat.array_namespace(X._meta)
+    return xp
+
+
+def materialize(*arrays: Array, xp: Namespace) -> tuple[Array, ...]:
+    """Compute lazy arrays in one pass over the data; eager arrays pass through."""
+    if not is_lazy(xp):
+        return arrays
+    dask = importlib.import_module("dask")
+    return tuple(dask.compute(*arrays))

@@ -1,0 +1,171 @@
+"""The classic functional interface: ``sigmoid``, ``predict``, ``gradient_descent``.
+
+These mirror the well-known "from scratch" exercise, vectorised and backend-agnostic:
+the namespace is inferred once from ``X`` and everything is computed there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from array_api_compat import array_namespace
+
+from xpgd._backend import follow, is_host_input, local_namespace, place, resolve_choice
+from xpgd._core import losses
+from xpgd._core.objective import LinearObjective
+from xpgd._core.solver import minimize
+from xpgd._typing import Array
+from xpgd._validation import check_X
+from xpgd.exceptions import InputError, InvalidParameterError
+
+__all__ = ["gradient_descent", "predict", "sigmoid"]
+
+
+def sigmoid(x: Any) -> Array:
+    """Logistic function ``1 / (1 + exp(-x))``, finite for every finite input.
+
+    Unlike the classic ``exp(x) / (exp(x) + 1)``, which is NaN for x > 709 in float64, this
+    never overflows; the result is in X's namespace, device and dtype.
+
+    Parameters
+    ----------
+    x : array
+        Any Array API array (NumPy, CuPy, torch, Dask, array-api-strict).
+
+    Returns
+    -------
+    array
+        Same shape, namespace, device and dtype as ``x``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import xpgd
+    >>> xpgd.sigmoid(np.array([-1000.0, 0.0, 1000.0]))
+    array([0. , 0.5, 1. ])
+    """
+    if is_host_input(x) and not hasattr(x, "dtype"):
+        x = place(x, resolve_choice("numpy", None), what="x")
+    xp = array_namespace(x)
+    return losses.sigmoid(x, xp=xp)
+
+
+def predict(X: Any, params: Any, *, loss: str = "logistic") -> Array:
+    """Predictions of a linear model ``X @ params``, as in the classic exercise.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_params)
+        Data, with a column of ones if the model has a bias term.
+    params : array of shape (n_params,) or (n_params, 1)
+        Moved to X's namespace and device when given as a host array.
+    loss : {"logistic", "squared"}, default "logistic"
+        ``"logistic"`` returns probabilities ``sigmoid(X @ params)``; ``"squared"`` the
+        linear predictions ``X @ params``.
+
+    Returns
+    -------
+    array of shape (n_samples,) or (n_samples, 1)
+        In X's namespace and device.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import xpgd
+    >>> xpgd.predict(np.array([[1.0, 2.0]]), np.array([0.5, 1.0]), loss="squared")
+    array([2.5])
+    """
+    family = losses.get_loss(loss)
+    X, xp = check_X(X, resolve_choice("auto", None))
+    params = xp.astype(follow(params, X, xp, what="params"), X.dtype)
+    return family.inverse_link(X @ params, xp=xp)
+
+
+def gradient_descent(
+    X: Any,
+    y: Any,
+    params: Any,
+    learning_rate: float | str,
+    num_iters: int,
+    *,
+    loss: str = "logistic",
+    check_every: int = 100,
+) -> tuple[Array, Array]:
+    """Run ``num_iters`` full-batch gradient steps, as in the classic exercise.
+
+    Each step is ``params <- params - learning_rate * X^T (predict(X, params) - y) / n``,
+    the gradient of the mean log loss (logistic) or of half the mean squared error
+    (squared). ``X`` is used as given: add a column of ones for a bias term.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_params)
+        Any Array API array, or a host array (NumPy, pandas, list).
+    y : array of shape (n_samples,) or (n_samples, 1)
+        Targets (0/1 for logistic); moved to X's namespace and device.
+    params : array of shape (n_params,) or (n_params, 1)
+        Starting parameters; the result has the same shape.
+    learning_rate : float or "auto"
+        Step size; ``"auto"`` is ``1 / L`` computed from the data on the device.
+    num_iters : int
+        Number of steps (exactly: no early stopping).
+    loss : {"logistic", "squared"}, default "logistic"
+    check_every : int, default 100
+        Steps between the host synchronisations that check for divergence.
+
+    Returns
+    -------
+    cost_history : array of shape (num_iters + 1,)
+        The cost at the starting parameters, then after each step: the mean log loss
+        (logistic) or the mean squared error (squared), on X's device.
+    params : array
+        The final parameters, in X's namespace, device and dtype.
+
+    Raises
+    ------
+    DivergenceError
+        If the cost grows or becomes non-finite (learning rate too large); the message
+        names the iteration and a safe learning rate.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import xpgd
+    >>> X = np.array([[1.0, -1.0], [1.0, 0.0], [1.0, 1.0]])
+    >>> cost, params = xpgd.gradient_descent(X, np.array([0.0, 1.0, 1.0]), np.zeros(2), 0.5, 10)
+    >>> cost.shape, bool(cost[-1] < cost[0])
+    ((11,), True)
+    """
+    family = losses.get_loss(loss)
+    if not (isinstance(num_iters, int) and num_iters >= 0):
+        raise InvalidParameterError(f"num_iters={num_iters!r} is invalid; use an integer >= 0")
+    if not (learning_rate == "auto" if isinstance(learning_rate, str) else learning_rate > 0):
+        raise InvalidParameterError(
+            f"learning_rate={learning_rate!r} is invalid; use a positive float or 'auto'"
+        )
+    X, xp = check_X(X, resolve_choice("auto", None))
+    params = xp.astype(follow(params, X, xp, what="params"), X.dtype)
+    y = xp.astype(follow(y, X, xp, what="y"), X.dtype)
+    if params.ndim not in (1, 2) or params.shape[0] != X.shape[1]:
+        raise InputError(
+            f"params has shape {tuple(params.shape)} but X has {X.shape[1]} columns; pass "
+            f"params of shape ({X.shape[1]},) or ({X.shape[1]}, 1)"
+        )
+    if y.shape[0] != X.shape[0] or y.ndim > 2:
+        raise InputError(f"y has shape {tuple(y.shape)} but X has {X.shape[0]} rows")
+    if params.ndim == 1 and y.ndim == 2:
+        y = y[:, 0]
+    elif params.ndim == 2 and y.ndim == 1:
+        y = y[:, None]
+    objective = LinearObjective(X, y, family, fit_intercept=False, xp=xp)
+    result = minimize(
+        objective,
+        params if xp is local_namespace(X, xp) else local_namespace(X, xp).asarray(params),
+        learning_rate=learning_rate,
+        max_iter=num_iters,
+        tol=None,
+        check_every=check_every,
+    )
+    # The objective of the squared loss is half the MSE; the classic cost is the MSE.
+    history = 2.0 * result.loss_history if loss == "squared" else result.loss_history
+    return history, result.theta

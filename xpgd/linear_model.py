@@ -1,0 +1,648 @@
+"""scikit-learn-compatible estimators: :class:`LinearRegression`, :class:`LogisticRegression`.
+
+Conventions (scikit-learn's): ``__init__`` only stores hyperparameters; ``fit`` validates
+them, returns ``self`` and sets the fitted attributes (ending in ``_``) all at once at the
+end, so a failed ``fit`` leaves a previously fitted model as it was.
+
+"Everything follows X": ``y`` and ``sample_weight`` are moved to X's namespace and device;
+fitted arrays and predictions stay there; float32 in, float32 out. For Dask input the small
+fitted parameters live in the chunks' namespace (NumPy or CuPy) and the row-sized outputs
+of ``predict`` are lazy Dask arrays.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import warnings
+from typing import Any, ClassVar
+
+import numpy as np
+from array_api_compat import device as device_of
+
+from xpgd._backend import (
+    backend_name_of,
+    follow,
+    host_array,
+    is_host_input,
+    is_lazy,
+    local_namespace,
+    materialize,
+    resolve_choice,
+    to_numpy,
+)
+from xpgd._core.losses import get_loss
+from xpgd._core.objective import LinearObjective
+from xpgd._core.solver import minimize
+from xpgd._typing import Array, Namespace
+from xpgd._validation import check_sample_weight, check_target, check_X, encode_binary_labels
+from xpgd.exceptions import (
+    BackendError,
+    ConvergenceWarning,
+    InvalidParameterError,
+    NotFittedError,
+)
+
+__all__ = ["LinearRegression", "LogisticRegression"]
+
+_PENALTIES = (None, "l2")
+
+
+class _GradientDescentModel:
+    """Shared machinery of the two estimators (parameters, fit loop, feature checks)."""
+
+    _loss: ClassVar[str]
+    _fitted_attributes: ClassVar[tuple[str, ...]] = (
+        "coef_",
+        "intercept_",
+        "n_iter_",
+        "loss_history_",
+        "n_features_in_",
+        "feature_names_in_",
+    )
+
+    # ------------------------------------------------------------------ parameters
+
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        signature = inspect.signature(cls.__init__)
+        return sorted(p.name for p in signature.parameters.values() if p.name != "self")
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Hyperparameters of this estimator, as passed to ``__init__``.
+
+        Parameters
+        ----------
+        deep : bool, default True
+            Accepted for scikit-learn compatibility (there are no sub-estimators).
+
+        Returns
+        -------
+        dict
+        """
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params: Any) -> _GradientDescentModel:
+        """Set hyperparameters; unknown names raise ``InvalidParameterError``.
+
+        Returns
+        -------
+        self
+        """
+        valid = self._get_param_names()
+        for name, value in params.items():
+            if name not in valid:
+                raise InvalidParameterError(
+                    f"Invalid parameter {name!r} for estimator {type(self).__name__}; "
+                    f"valid parameters are {valid}"
+                )
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = {
+            p.name: p.default
+            for p in inspect.signature(type(self).__init__).parameters.values()
+            if p.name != "self"
+        }
+        changed = [
+            f"{k}={v!r}"
+            for k, v in self.get_params().items()
+            if not (v is defaults[k] or (type(v) is type(defaults[k]) and v == defaults[k]))
+        ]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    def _validate_hyperparameters(self) -> None:
+        def fail(name: str, rule: str) -> None:
+            raise InvalidParameterError(
+                f"{type(self).__name__}: {name}={getattr(self, name)!r} is invalid; {rule}"
+            )
+
+        def is_int(v: Any) -> bool:
+            return isinstance(v, int | np.integer) and not isinstance(v, bool)
+
+        def is_real(v: Any) -> bool:
+            return isinstance(v, int | float | np.integer | np.floating) and not isinstance(
+                v, bool
+            )
+
+        lr = self.learning_rate
+        if not (lr == "auto" if isinstance(lr, str) else is_real(lr) and 0 < lr < math.inf):
+            fail("learning_rate", "use a positive float or 'auto' (1/L from the data)")
+        if not (is_int(self.max_iter) and self.max_iter >= 1):
+            fail("max_iter", "use an integer >= 1")
+        if not (self.tol is None or (is_real(self.tol) and 0 <= self.tol < math.inf)):
+            fail("tol", "use a float >= 0, or None to always run max_iter iterations")
+        if self.penalty not in _PENALTIES:
+            fail("penalty", f"choose one of {_PENALTIES}")
+        if not (is_real(self.alpha) and 0 <= self.alpha < math.inf):
+            fail("alpha", "use a finite float >= 0")
+        if not (is_int(self.check_every) and self.check_every >= 1):
+            fail("check_every", "use an integer >= 1")
+        if not isinstance(self.fit_intercept, bool | np.bool_):
+            fail("fit_intercept", "use True or False")
+        if not ((is_int(self.verbose) and self.verbose >= 0) or isinstance(self.verbose, bool)):
+            fail("verbose", "use an integer >= 0")
+
+    # ------------------------------------------------------------------ fit
+
+    def _prepare_target(
+        self, y: Any, X: Array, xp: Namespace
+    ) -> tuple[Array, dict[str, Any]]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _theta_to_attributes(self, theta: Array, xp: Namespace) -> dict[str, Any]:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> _GradientDescentModel:
+        """Fit the model by gradient descent.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Any supported array (NumPy, CuPy, torch, Dask, array-api-strict), a pandas
+            DataFrame or a nested list. Integer and bool data are promoted to the
+            namespace's default float; floating data is used as is (float32 stays
+            float32) and never copied.
+        y : array-like of shape (n_samples,)
+            Targets; moved to X's namespace and device.
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights; the loss is their weighted mean.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        InvalidParameterError, InputError, BackendError, DivergenceError
+            With a message naming the problem and the fix; a failed fit changes nothing.
+
+        Warns
+        -----
+        ConvergenceWarning
+            When ``max_iter`` is reached before ``tol``.
+        """
+        self._validate_hyperparameters()
+        choice = resolve_choice(self.backend, self.device)
+        names = _feature_names(X)
+        X, xp = check_X(X, choice)
+        target, attributes = self._prepare_target(y, X, xp)
+        weights = check_sample_weight(sample_weight, X, xp)
+        objective = LinearObjective(
+            X,
+            target,
+            get_loss(self._loss),
+            sample_weight=weights,
+            alpha=float(self.alpha) if self.penalty == "l2" else 0.0,
+            fit_intercept=bool(self.fit_intercept),
+            xp=xp,
+        )
+        local_xp = local_namespace(X, xp)
+        shape = (objective.n_params,) + tuple(target.shape[1:])
+        theta0 = local_xp.zeros(shape, dtype=X.dtype, device=_local_device(X, xp))
+        result = minimize(
+            objective,
+            theta0,
+            learning_rate=self.learning_rate,
+            max_iter=int(self.max_iter),
+            tol=None if self.tol is None else float(self.tol),
+            check_every=int(self.check_every),
+            verbose=int(self.verbose),
+        )
+        if not result.converged and self.tol is not None:
+            warnings.warn(
+                f"{type(self).__name__} stopped at max_iter={self.max_iter} iterations "
+                f"before reaching tol={self.tol} (largest gradient entry "
+                f"{result.grad_max:.3g}); increase max_iter, loosen tol, standardise the "
+                "features, or use learning_rate='auto'",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        attributes.update(self._theta_to_attributes(result.theta, local_xp))
+        attributes.update(
+            n_iter_=result.n_iter,
+            loss_history_=result.loss_history,
+            n_features_in_=X.shape[1],
+            feature_names_in_=names,
+        )
+        # Commit: only now does the estimator change (a failed fit above changed nothing).
+        for name in self._fitted_attributes:
+            self.__dict__.pop(name, None)
+        for name, value in attributes.items():
+            if value is not None:
+                setattr(self, name, value)
+        return self
+
+    # ------------------------------------------------------------------ predict
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "coef_")
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "coef_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                "appropriate arguments before using this estimator."
+            )
+
+    def _validated_X(self, X: Any) -> tuple[Array, Namespace]:
+        self._check_fitted()
+        _check_feature_names(self, X)
+        choice = resolve_choice(self.backend, self.device)
+        return check_X(X, choice, n_features=self.n_features_in_, estimator=type(self).__name__)
+
+    def _fitted(self, value: Array, X: Array, xp: Namespace, what: str) -> Array:
+        """A fitted array moved next to ``X`` (small: parameters and labels only)."""
+        target = X._meta if is_lazy(xp) else X
+        have, want = backend_name_of(value), backend_name_of(target)
+        if not is_host_input(value) and have != want:
+            raise BackendError(
+                f"this {type(self).__name__} was fitted on {have} but X is a {want} array; "
+                f"pass X as a {have} array, or refit under backend={want!r}"
+            )
+        return follow(value, target, local_namespace(X, xp), what=what)
+
+    def _linear_predictor(self, X: Array, xp: Namespace) -> Array:
+        coef = self._fitted(self.coef_, X, xp, "coef_")
+        intercept = self._fitted(self.intercept_, X, xp, "intercept_")
+        return X @ (coef if coef.ndim == 1 else coef.T) + intercept
+
+    def __sklearn_tags__(self) -> Any:
+        from sklearn.utils import InputTags, Tags, TargetTags
+
+        return Tags(
+            estimator_type=None,
+            target_tags=TargetTags(required=True),
+            input_tags=InputTags(two_d_array=True),
+            array_api_support=True,
+        )
+
+
+def _local_device(X: Array, xp: Namespace) -> Any:
+    return None if is_lazy(xp) else device_of(X)
+
+
+def _feature_names(X: Any) -> np.ndarray | None:
+    columns = getattr(X, "columns", None)
+    if columns is None or type(X).__module__.split(".")[0] != "pandas":
+        return None
+    names = np.asarray(columns, dtype=object)
+    if len(names) and all(isinstance(n, str) for n in names):
+        return names
+    return None
+
+
+def _check_feature_names(est: _GradientDescentModel, X: Any) -> None:
+    """The scikit-learn contract for column names seen in ``fit`` and ``predict``."""
+    fitted = getattr(est, "feature_names_in_", None)
+    names = _feature_names(X)
+    cls = type(est).__name__
+    if fitted is None and names is None:
+        return
+    if fitted is None:
+        warnings.warn(
+            f"X has feature names, but {cls} was fitted without feature names",
+            UserWarning,
+            stacklevel=3,
+        )
+        return
+    if names is None:
+        warnings.warn(
+            f"X does not have valid feature names, but {cls} was fitted with feature names",
+            UserWarning,
+            stacklevel=3,
+        )
+        return
+    if len(fitted) == len(names) and np.array_equal(fitted, names):
+        return
+    message = "The feature names should match those that were passed during fit.\n"
+    unseen = sorted(set(names) - set(fitted))
+    missing = sorted(set(fitted) - set(names))
+
+    def listing(values: list[str]) -> str:
+        shown = [f"- {v}\n" for v in values[:5]]
+        return "".join(shown) + ("- ...\n" if len(values) > 5 else "")
+
+    if unseen:
+        message += "Feature names unseen at fit time:\n" + listing(unseen)
+    if missing:
+        message += "Feature names seen at fit time, yet now missing:\n" + listing(missing)
+    if not unseen and not missing:
+        message += "Feature names must be in the same order as they were in fit.\n"
+    from xpgd.exceptions import InputError
+
+    raise InputError(message)
+
+
+class LinearRegression(_GradientDescentModel):
+    """Least-squares linear regression fitted by gradient descent on any Array API backend.
+
+    Minimises ``mean_i s_i * 0.5 * (x_i . w + b - y_i)^2 + alpha * 0.5 * ||w||^2`` (the
+    penalty only with ``penalty="l2"``; the intercept is never penalised), where ``s`` are
+    the sample weights normalised to mean one.
+
+    Parameters
+    ----------
+    fit_intercept : bool, default True
+        Fit an intercept ``b`` (added to ``X @ w``; X is never copied to add a column).
+    learning_rate : float or "auto", default "auto"
+        Step size. ``"auto"`` uses ``1 / L``, ``L`` the Lipschitz constant of the gradient,
+        estimated by power iteration on the device.
+    max_iter : int, default 1000
+        Maximum number of gradient steps.
+    tol : float or None, default 1e-4
+        Stop when the largest absolute gradient entry is at most ``tol``; ``None`` always
+        runs ``max_iter`` steps.
+    penalty : {None, "l2"}, default None
+    alpha : float, default 0.0001
+        Strength of the L2 penalty (ignored when ``penalty=None``).
+    check_every : int, default 10
+        Iterations between the loop's host synchronisations (convergence and divergence
+        checks). Larger values keep a GPU busier; the run may then take up to
+        ``check_every - 1`` iterations more than needed.
+    verbose : int, default 0
+        Print the loss and gradient norm at each check.
+    backend : str or None, default None
+        Backend to compute on (see :func:`xpgd.set_backend`); ``None`` uses the global
+        choice, ``"auto"`` computes where X lives.
+    device : optional
+        Device of that backend; ``None`` for its default.
+
+    Attributes
+    ----------
+    coef_ : array of shape (n_features,) or (n_targets, n_features)
+    intercept_ : 0-d array or array of shape (n_targets,)
+    n_iter_ : int
+        Gradient steps taken.
+    loss_history_ : array of shape (n_iter_ + 1,)
+        Objective at the start and after each step, on X's device.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when X had string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import xpgd
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    >>> model = xpgd.LinearRegression(tol=1e-10).fit(X, 2 * X[:, 0] + 1)
+    >>> np.round(model.coef_, 6), np.round(float(model.intercept_), 6)
+    (array([2.]), 1.0)
+    """
+
+    _loss = "squared"
+
+    def __init__(
+        self,
+        *,
+        fit_intercept: bool = True,
+        learning_rate: float | str = "auto",
+        max_iter: int = 1000,
+        tol: float | None = 1e-4,
+        penalty: str | None = None,
+        alpha: float = 0.0001,
+        check_every: int = 10,
+        verbose: int = 0,
+        backend: str | None = None,
+        device: Any = None,
+    ) -> None:
+        self.fit_intercept = fit_intercept
+        self.learning_rate = learning_rate
+        self.max_iter = max_iter
+        self.tol = tol
+        self.penalty = penalty
+        self.alpha = alpha
+        self.check_every = check_every
+        self.verbose = verbose
+        self.backend = backend
+        self.device = device
+
+    def _prepare_target(self, y: Any, X: Array, xp: Namespace) -> tuple[Array, dict[str, Any]]:
+        return check_target(y, X, xp, allow_2d=True, estimator=type(self).__name__), {}
+
+    def _theta_to_attributes(self, theta: Array, xp: Namespace) -> dict[str, Any]:
+        if self.fit_intercept:
+            intercept, coef = theta[0, ...], theta[1:, ...]
+        else:
+            coef = theta
+            intercept = xp.zeros(theta.shape[1:], dtype=theta.dtype, device=device_of(theta))
+        return {"coef_": coef if coef.ndim == 1 else coef.T, "intercept_": intercept}
+
+    def predict(self, X: Any) -> Array:
+        """Predicted targets ``X @ coef_ + intercept_``, in X's namespace and device.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        array of shape (n_samples,) or (n_samples, n_targets)
+        """
+        X, xp = self._validated_X(X)
+        return self._linear_predictor(X, xp)
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Coefficient of determination R^2 (averaged over targets) on ``(X, y)``.
+
+        Returns
+        -------
+        float
+        """
+        X, xp = self._validated_X(X)
+        y = check_target(y, X, xp, allow_2d=True, estimator=type(self).__name__)
+        weights = check_sample_weight(sample_weight, X, xp)
+        pred = self._linear_predictor(X, xp)
+        if y.ndim == 1 and pred.ndim == 2:
+            y = y[:, None]
+        w = xp.ones(y.shape[:1], dtype=y.dtype, device=device_of(y)) if weights is None else weights
+        w = w[:, None] if y.ndim == 2 else w
+        mean = xp.sum(w * y, axis=0) / xp.sum(w, axis=0)
+        ss_res = xp.sum(w * (y - pred) ** 2, axis=0)
+        ss_tot = xp.sum(w * (y - mean) ** 2, axis=0)
+        (res, tot) = (to_numpy(a) for a in materialize(ss_res, ss_tot, xp=xp))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r2 = np.where(tot > 0, 1 - res / np.where(tot > 0, tot, 1), np.where(res > 0, 0, 1))
+        return float(np.mean(r2))
+
+    def __sklearn_tags__(self) -> Any:
+        from sklearn.utils import RegressorTags
+
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "regressor"
+        tags.regressor_tags = RegressorTags()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class LogisticRegression(_GradientDescentModel):
+    """Binary logistic regression fitted by gradient descent on any Array API backend.
+
+    Minimises the mean log loss ``mean_i s_i * log(1 + exp(-t_i z_i))`` with
+    ``z = X @ w + b`` and ``t`` the labels as -1/+1, plus ``alpha * 0.5 * ||w||^2`` with
+    ``penalty="l2"`` (the default: it keeps the optimum finite on separable data; the
+    intercept is never penalised). The loss and sigmoid are computed in forms that never
+    overflow.
+
+    Labels may be of any type (numbers, strings, bools); they are mapped through
+    ``classes_`` (sorted), the second class being the positive one.
+
+    Parameters
+    ----------
+    fit_intercept, learning_rate, max_iter, tol, check_every, verbose, backend, device
+        As in :class:`LinearRegression`.
+    penalty : {"l2", None}, default "l2"
+    alpha : float, default 0.0001
+
+    Attributes
+    ----------
+    classes_ : array of shape (2,)
+        On X's device for numeric labels; a NumPy array for other label types.
+    coef_ : array of shape (1, n_features)
+    intercept_ : array of shape (1,)
+    n_iter_, loss_history_, n_features_in_, feature_names_in_
+        As in :class:`LinearRegression`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import xpgd
+    >>> X = np.array([[-2.0], [-1.0], [1.0], [2.0]])
+    >>> clf = xpgd.LogisticRegression().fit(X, ["no", "no", "yes", "yes"])
+    >>> clf.predict(np.array([[-3.0], [3.0]]))
+    array(['no', 'yes'], dtype='<U3')
+    """
+
+    _loss = "logistic"
+    _fitted_attributes = (*_GradientDescentModel._fitted_attributes, "classes_")
+
+    def __init__(
+        self,
+        *,
+        fit_intercept: bool = True,
+        learning_rate: float | str = "auto",
+        max_iter: int = 1000,
+        tol: float | None = 1e-4,
+        penalty: str | None = "l2",
+        alpha: float = 0.0001,
+        check_every: int = 10,
+        verbose: int = 0,
+        backend: str | None = None,
+        device: Any = None,
+    ) -> None:
+        self.fit_intercept = fit_intercept
+        self.learning_rate = learning_rate
+        self.max_iter = max_iter
+        self.tol = tol
+        self.penalty = penalty
+        self.alpha = alpha
+        self.check_every = check_every
+        self.verbose = verbose
+        self.backend = backend
+        self.device = device
+
+    def _prepare_target(self, y: Any, X: Array, xp: Namespace) -> tuple[Array, dict[str, Any]]:
+        target, classes = encode_binary_labels(y, X, xp, estimator=type(self).__name__)
+        return target, {"classes_": classes}
+
+    def _theta_to_attributes(self, theta: Array, xp: Namespace) -> dict[str, Any]:
+        n = theta.shape[0] - int(bool(self.fit_intercept))
+        if self.fit_intercept:
+            intercept, coef = theta[0:1], theta[1:]
+        else:
+            coef = theta
+            intercept = xp.zeros((1,), dtype=theta.dtype, device=device_of(theta))
+        return {"coef_": xp.reshape(coef, (1, n)), "intercept_": intercept}
+
+    def decision_function(self, X: Any) -> Array:
+        """Signed distance ``X @ coef_[0] + intercept_[0]``; positive means ``classes_[1]``.
+
+        Returns
+        -------
+        array of shape (n_samples,)
+        """
+        X, xp = self._validated_X(X)
+        return self._decision(X, xp)
+
+    def _decision(self, X: Array, xp: Namespace) -> Array:
+        z = self._linear_predictor(X, xp)
+        return z[:, 0]
+
+    def predict_proba(self, X: Any) -> Array:
+        """Class probabilities, columns in the order of ``classes_``.
+
+        Returns
+        -------
+        array of shape (n_samples, 2)
+        """
+        from xpgd._core.losses import sigmoid
+
+        X, xp = self._validated_X(X)
+        p = sigmoid(self._decision(X, xp), xp=xp)
+        return xp.stack([1.0 - p, p], axis=1)
+
+    def predict(self, X: Any) -> Array:
+        """Predicted class labels.
+
+        Numeric labels are returned in X's namespace and device. Labels of other types
+        (strings, objects) exist only on the host: the boolean decisions are then fetched
+        once (an explicit transfer) and the labels returned as a NumPy array.
+
+        Returns
+        -------
+        array of shape (n_samples,)
+        """
+        X, xp = self._validated_X(X)
+        positive = self._decision(X, xp) > 0
+        classes = self.classes_
+        if isinstance(classes, np.ndarray) and classes.dtype.kind not in "biuf":
+            if is_lazy(xp):
+                return positive.map_blocks(
+                    lambda b: classes[np.asarray(b, dtype=np.intp)], dtype=classes.dtype
+                )
+            return classes[to_numpy(positive).astype(np.intp)]
+        classes = self._fitted(classes, X, xp, "classes_")
+        return xp.where(positive, classes[1], classes[0])
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Mean accuracy on ``(X, y)`` (weighted by ``sample_weight``).
+
+        Returns
+        -------
+        float
+        """
+        pred = self.predict(X)
+        if isinstance(pred, np.ndarray):
+            y_host = host_array(y) if is_host_input(y) else to_numpy(y)
+            w = None if sample_weight is None else to_numpy(sample_weight)
+            return float(np.average(pred == y_host.reshape(pred.shape), weights=w))
+        xp = _namespace(pred)
+        X_like = pred
+        y = follow(y, X_like, xp, what="y")
+        hits = xp.astype(pred == xp.reshape(y, pred.shape), xp.float64 if _has_f64(xp) else xp.float32)
+        if sample_weight is None:
+            (value,) = materialize(xp.mean(hits), xp=xp)
+        else:
+            w = xp.astype(follow(sample_weight, X_like, xp, what="sample_weight"), hits.dtype)
+            (value,) = materialize(xp.sum(w * hits) / xp.sum(w), xp=xp)
+        return float(value)
+
+    def __sklearn_tags__(self) -> Any:
+        from sklearn.utils import ClassifierTags
+
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "classifier"
+        # Binary only until multinomial lands; scikit-learn's checks then use 2 classes.
+        tags.classifier_tags = ClassifierTags(multi_class=False)
+        return tags
+
+
+def _namespace(x: Array) -> Namespace:
+    from array_api_compat import array_namespace
+
+    return array_namespace(x)
+
+
+def _has_f64(xp: Namespace) -> bool:
+    return "float64" in xp.__array_namespace_info__().dtypes()
