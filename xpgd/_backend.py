@@ -510,6 +510,16 @@ def follow(v: Any, X: Array, xp: Namespace, *, what: str) -> Array:
     return v
 
 
+def follow_params(v: Any, X: Array, xp: Namespace, *, what: str) -> Array:
+    """Small arrays (parameters, labels) next to ``X``: like :func:`follow`, except that
+    for Dask data they go to the chunks' namespace, where the optimizer's state lives."""
+    if is_lazy(xp):
+        if array_api_compat.is_dask_array(v):
+            v = v.compute()
+        return follow(v, X._meta, local_namespace(X, xp), what=what)
+    return follow(v, X, xp, what=what)
+
+
 # --------------------------------------------------------------------------- lazy arrays
 
 
@@ -528,6 +538,13 @@ def local_namespace(X: Array, xp: Namespace) -> Namespace:
     if is_lazy(xp):
         return array_api_compat.array_namespace(X._meta)
     return xp
+
+
+def as_lazy(v: Array, xp: Namespace) -> Array:
+    """A small computed array wrapped back into a lazy (Dask) namespace; else unchanged."""
+    if not is_lazy(xp):
+        return v
+    return importlib.import_module("dask.array").from_array(v, chunks=-1)
 
 
 def materialize(*arrays: Array, xp: Namespace) -> tuple[Array, ...]:

@@ -10,7 +10,15 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
-from xpgd._backend import follow, is_host_input, local_namespace, place, resolve_choice
+from xpgd._backend import (
+    as_lazy,
+    follow,
+    follow_params,
+    is_host_input,
+    local_namespace,
+    place,
+    resolve_choice,
+)
 from xpgd._core import losses
 from xpgd._core.objective import LinearObjective
 from xpgd._core.solver import minimize
@@ -77,7 +85,7 @@ def predict(X: Any, params: Any, *, loss: str = "logistic") -> Array:
     """
     family = losses.get_loss(loss)
     X, xp = check_X(X, resolve_choice("auto", None))
-    params = xp.astype(follow(params, X, xp, what="params"), X.dtype)
+    params = xp.astype(follow_params(params, X, xp, what="params"), X.dtype)
     return family.inverse_link(X @ params, xp=xp)
 
 
@@ -144,7 +152,8 @@ def gradient_descent(
             f"learning_rate={learning_rate!r} is invalid; use a positive float or 'auto'"
         )
     X, xp = check_X(X, resolve_choice("auto", None))
-    params = xp.astype(follow(params, X, xp, what="params"), X.dtype)
+    local_xp = local_namespace(X, xp)
+    params = local_xp.astype(follow_params(params, X, xp, what="params"), X.dtype)
     y = xp.astype(follow(y, X, xp, what="y"), X.dtype)
     if params.ndim not in (1, 2) or params.shape[0] != X.shape[1]:
         raise InputError(
@@ -160,7 +169,7 @@ def gradient_descent(
     objective = LinearObjective(X, y, family, fit_intercept=False, xp=xp)
     result = minimize(
         objective,
-        params if xp is local_namespace(X, xp) else local_namespace(X, xp).asarray(params),
+        params,
         learning_rate=learning_rate,
         max_iter=num_iters,
         tol=None,
@@ -168,4 +177,5 @@ def gradient_descent(
     )
     # The objective of the squared loss is half the MSE; the classic cost is the MSE.
     history = 2.0 * result.loss_history if loss == "squared" else result.loss_history
-    return history, result.theta
+    # Dask: the loop ran on the computed parameters; hand them back in X's namespace.
+    return as_lazy(history, xp), as_lazy(result.theta, xp)

@@ -23,6 +23,7 @@ from array_api_compat import device as device_of
 from xpgd._backend import (
     backend_name_of,
     follow,
+    follow_params,
     host_array,
     is_host_input,
     is_lazy,
@@ -254,14 +255,14 @@ class _GradientDescentModel:
 
     def _fitted(self, value: Array, X: Array, xp: Namespace, what: str) -> Array:
         """A fitted array moved next to ``X`` (small: parameters and labels only)."""
-        target = X._meta if is_lazy(xp) else X
-        have, want = backend_name_of(value), backend_name_of(target)
+        have = backend_name_of(value)
+        want = backend_name_of(X._meta if is_lazy(xp) else X)
         if not is_host_input(value) and have != want:
             raise BackendError(
                 f"this {type(self).__name__} was fitted on {have} but X is a {want} array; "
                 f"pass X as a {have} array, or refit under backend={want!r}"
             )
-        return follow(value, target, local_namespace(X, xp), what=what)
+        return follow_params(value, X, xp, what=what)
 
     def _linear_predictor(self, X: Array, xp: Namespace) -> Array:
         coef = self._fitted(self.coef_, X, xp, "coef_")

@@ -55,6 +55,7 @@ __all__ = [
     "assert_close",
     "backend_cases",
     "default_rtol",
+    "dtype_name",
 ]
 
 ENV_VAR = "XPGD_TEST_BACKENDS"
@@ -158,12 +159,16 @@ def asarray(x: Any, *, xp: Namespace, device: Device = None, dtype: Any = None) 
 
 def default_rtol(dtype: Any) -> float:
     """``4 * sqrt(eps)`` of the dtype: 6.0e-8 for float64, 1.4e-3 for float32."""
-    eps = np.finfo(_dtype_name(dtype)).eps
+    eps = np.finfo(dtype_name(dtype)).eps
     return 4.0 * math.sqrt(float(eps))
 
 
-def _dtype_name(dtype: Any) -> str:
-    return str(dtype).rsplit(".", 1)[-1].replace("'>", "").replace("<class '", "")
+def dtype_name(dtype: Any) -> str:
+    """The standard name (``"float32"``...) of a dtype of any namespace."""
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        return str(dtype).rsplit(".", 1)[-1]
 
 
 def _namespace_name(xp: Namespace) -> str:
@@ -228,7 +233,7 @@ def assert_close(
         )
     if dtype is None and desired_is_array:
         dtype = desired.dtype
-    if dtype is not None and _dtype_name(actual.dtype) != _dtype_name(dtype):
+    if dtype is not None and dtype_name(actual.dtype) != dtype_name(dtype):
         raise AssertionError(f"{prefix}dtype {actual.dtype} != expected {dtype}")
     desired_np = to_numpy(desired) if desired_is_array else np.asarray(desired)
     if tuple(actual.shape) != tuple(desired_np.shape):

@@ -14,6 +14,12 @@ Parameters are one array ``theta``: ``theta[0]`` is the intercept when ``fit_int
 
 The intercept is added to ``X @ w`` rather than stored as a column of ones in ``X``, which
 would copy the whole matrix.
+
+The data terms are computed by *block kernels* (:meth:`LinearObjective.block_terms`,
+:meth:`LinearObjective.block_gram`) that sum over whatever rows they are given, in the
+namespace they are given: the eager path calls them once on all of ``X``; the Dask path
+(:mod:`xpgd._dask`) calls them on each chunk, in the chunks' namespace, and adds the
+partial sums, so one iteration is one reduction over the chunks.
 """
 
 from __future__ import annotations
@@ -59,16 +65,13 @@ class LinearObjective:
         xp: Namespace,
     ) -> None:
         self.X, self.y, self.family, self.xp = X, y, family, xp
+        self.sample_weight = sample_weight
         self.alpha = float(alpha)
         self.fit_intercept = bool(fit_intercept)
         self.n_samples, self.n_features = X.shape
         self.dtype, self.device = X.dtype, device_of(X)
-        if sample_weight is None:
-            self.weights = None
-        else:
-            self.weights = sample_weight / xp.sum(sample_weight)
-            if y.ndim == 2:
-                self.weights = self.weights[:, None]
+        # 1 / (total weight), computed once (a 0-d array with weights; lazy for Dask).
+        self.scale = 1.0 / self.total_weight()
 
     @property
     def n_params(self) -> int:
@@ -81,28 +84,65 @@ class LinearObjective:
             return theta[0, ...], theta[1:, ...]
         return None, theta
 
-    def linear_predictor(self, theta: Array) -> Array:
-        """``z = X @ w + b``."""
+    def total_weight(self) -> Array | float:
+        """``n``, or the sum of the sample weights (0-d array; lazy for Dask)."""
+        if self.sample_weight is None:
+            return float(self.n_samples)
+        return self.xp.sum(self.sample_weight)
+
+    # ------------------------------------------------------------------ block kernels
+
+    def _head(self, theta: Array, X: Array) -> Array:
         b, w = self.split(theta)
-        z = self.X @ w
+        z = X @ w
         return z if b is None else z + b
 
-    def _average(self, values: Array) -> Array:
-        xp = self.xp
-        if self.weights is None:
-            return xp.sum(values) * (1.0 / self.n_samples)
-        return xp.sum(self.weights * values)
+    def _stack(self, dz: Array, X: Array, *, xp: Namespace) -> Array:
+        """``[sum(dz); X^T dz]`` (or just ``X^T dz`` without intercept)."""
+        head = X.T @ dz
+        if not self.fit_intercept:
+            return head
+        return xp.concat([xp.expand_dims(xp.sum(dz, axis=0), axis=0), head], axis=0)
 
-    def _penalty(self, w: Array) -> Array | float:
+    def block_terms(
+        self, theta: Array, X: Array, y: Array, sample_weight: Array | None, *, xp: Namespace
+    ) -> tuple[Array, Array]:
+        """Unnormalised data terms over the rows given: ``sum_i s_i l_i`` and its gradient.
+
+        One evaluation of ``X @ w`` serves both.
+        """
+        z = self._head(theta, X)
+        loss, dz = self.family.value_and_derivative(z, y, xp=xp)
+        if sample_weight is not None:
+            s = sample_weight if y.ndim == 1 else sample_weight[:, None]
+            loss, dz = s * loss, s * dz
+        return xp.sum(loss), self._stack(dz, X, xp=xp)
+
+    def block_gram(
+        self, v: Array, X: Array, sample_weight: Array | None, *, xp: Namespace
+    ) -> Array:
+        """Unnormalised ``[1 X]^T S [1 X] v`` over the rows given (Hessian of l2 loss)."""
+        u = self._head(v, X)
+        if sample_weight is not None:
+            u = (sample_weight if u.ndim == 1 else sample_weight[:, None]) * u
+        return self._stack(u, X, xp=xp)
+
+    def finish(
+        self, theta: Array, loss_sum: Array, grad_sum: Array, scale: Array | float, *,
+        xp: Namespace
+    ) -> tuple[Array, Array]:
+        """Objective and gradient from the summed data terms: scale, add the penalty."""
+        value, grad = loss_sum * scale, grad_sum * scale
         if self.alpha == 0.0:
-            return 0.0
-        return 0.5 * self.alpha * self.xp.sum(w * w)
+            return value, grad
+        _, w = self.split(theta)
+        value = value + 0.5 * self.alpha * xp.sum(w * w)
+        if self.fit_intercept:
+            zero = xp.zeros_like(theta[0:1, ...])
+            return value, grad + self.alpha * xp.concat([zero, w], axis=0)
+        return value, grad + self.alpha * w
 
-    def value(self, theta: Array) -> Array:
-        """Objective at ``theta`` (a 0-d array; lazy for Dask)."""
-        z = self.linear_predictor(theta)
-        loss, _ = self.family.value_and_derivative(z, self.y, xp=self.xp)
-        return self._average(loss) + self._penalty(self.split(theta)[1])
+    # ------------------------------------------------------------------ eager path
 
     def value_and_grad(self, theta: Array) -> tuple[Array, Array]:
         """Objective and its gradient at ``theta``, from one evaluation of ``X @ w``.
@@ -113,53 +153,42 @@ class LinearObjective:
         grad : array shaped like ``theta``
         """
         xp = self.xp
-        b, w = self.split(theta)
-        z = self.linear_predictor(theta)
-        loss, dz = self.family.value_and_derivative(z, self.y, xp=xp)
-        if self.weights is None:
-            dz = dz * (1.0 / self.n_samples)
-        else:
-            dz = self.weights * dz
-        value = self._average(loss)
-        grad_w = self.X.T @ dz
-        if self.alpha != 0.0:
-            value = value + self._penalty(w)
-            grad_w = grad_w + self.alpha * w
-        if b is None:
-            return value, grad_w
-        grad_b = xp.sum(dz, axis=0)
-        return value, xp.concat([xp.expand_dims(grad_b, axis=0), grad_w], axis=0)
+        loss_sum, grad_sum = self.block_terms(theta, self.X, self.y, self.sample_weight, xp=xp)
+        return self.finish(theta, loss_sum, grad_sum, self.scale, xp=xp)
 
-    def _gram_matvec(self, v: Array) -> Array:
-        """``[1 X]^T S [1 X] v`` (the Hessian of the mean squared loss), implicitly."""
+    def value(self, theta: Array) -> Array:
+        """Objective at ``theta`` (a 0-d array; lazy for Dask)."""
+        return self.value_and_grad(theta)[0]
+
+    def gram_matvec(self, v: Array) -> Array:
+        """``[1 X]^T S [1 X] v`` with ``S`` the normalised weights."""
         xp = self.xp
-        b, w = self.split(v)
-        u = self.X @ w
-        if b is not None:
-            u = u + b
-        u = u * (1.0 / self.n_samples) if self.weights is None else self.weights * u
-        head = self.X.T @ u
-        if b is None:
-            return head
-        return xp.concat([xp.expand_dims(xp.sum(u, axis=0), axis=0), head], axis=0)
+        return self.block_gram(v, self.X, self.sample_weight, xp=xp) * self.scale
 
-    def lipschitz(self, *, n_iter: int = 20) -> Array:
+    def lipschitz(
+        self, *, n_iter: int = 20, matvec: object = None, xp: Namespace | None = None
+    ) -> Array:
         """Upper estimate of the Lipschitz constant ``L`` of the gradient (0-d array).
 
         ``L = curvature * lambda_max([1 X]^T S [1 X]) + alpha``, with ``lambda_max`` from
         ``n_iter`` power iterations on the device (no host sync). Power iteration
         approaches ``lambda_max`` from below, so ``1 / L`` may exceed the exact ``1 / L``
         slightly; gradient descent stays stable for any step below ``2 / L``.
+
+        ``matvec`` and ``xp`` replace :meth:`gram_matvec` and the data namespace (the Dask
+        path passes its chunked product and the chunks' namespace).
         """
-        xp = self.xp
+        xp = self.xp if xp is None else xp
+        matvec = self.gram_matvec if matvec is None else matvec
         # A fixed, varied, positive start: deterministic and almost never orthogonal to
         # the top eigenvector (which has entries of one sign for uncentred data).
-        idx = xp.arange(self.n_params, dtype=self.dtype, device=self.device)
+        device = None if xp is not self.xp else self.device
+        idx = xp.arange(self.n_params, dtype=self.dtype, device=device)
         v = 1.5 + xp.cos(idx * (math.pi * (3.0 - math.sqrt(5.0))))
         tiny = xp.finfo(self.dtype).smallest_normal
         for _ in range(n_iter):
             v = v / (xp.sqrt(xp.sum(v * v)) + tiny)
-            v = self._gram_matvec(v)
+            v = matvec(v)
         v = v / (xp.sqrt(xp.sum(v * v)) + tiny)
-        lam = xp.sum(v * self._gram_matvec(v))
+        lam = xp.sum(v * matvec(v))
         return self.family.curvature * lam + self.alpha + tiny

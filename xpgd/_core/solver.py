@@ -19,7 +19,7 @@ import math
 from collections.abc import Callable
 from typing import NamedTuple
 
-from xpgd._backend import host_floats, local_namespace, materialize
+from xpgd._backend import host_floats, is_lazy
 from xpgd._core.objective import LinearObjective
 from xpgd._core.optim import Transform, gradient_descent
 from xpgd._typing import Array, Namespace
@@ -141,24 +141,23 @@ def minimize(
 
     ``learning_rate="auto"`` uses ``1 / L`` with ``L`` from
     :meth:`LinearObjective.lipschitz`, computed on the device and never fetched. For lazy
-    (Dask) data each evaluation is computed once per iteration and the parameters live in
-    the chunks' namespace (:func:`xpgd._backend.local_namespace`).
+    (Dask) data, :class:`xpgd._dask.ChunkedObjective` evaluates each iteration as one
+    reduction over the chunks and the parameters live in the chunks' namespace.
     """
-    data_xp = objective.xp
-    local_xp = local_namespace(objective.X, data_xp)
+    if is_lazy(objective.xp):
+        from xpgd._dask import ChunkedObjective
 
-    def evaluate(theta: Array) -> tuple[Array, Array]:
-        return materialize(*objective.value_and_grad(theta), xp=data_xp)
-
-    def lipschitz() -> Array:
-        return materialize(objective.lipschitz(), xp=data_xp)[0]
+        evaluator: LinearObjective | ChunkedObjective = ChunkedObjective(objective)
+        local_xp = evaluator.xp
+    else:
+        evaluator, local_xp = objective, objective.xp
 
     def safe_learning_rate() -> float:
-        return 1.0 / host_floats(local_xp.reshape(local_xp.asarray(lipschitz()), (1,)))[0]
+        return 1.0 / host_floats(local_xp.reshape(evaluator.lipschitz(), (1,)))[0]
 
-    step = 1.0 / lipschitz() if learning_rate == "auto" else float(learning_rate)
+    step = 1.0 / evaluator.lipschitz() if learning_rate == "auto" else float(learning_rate)
     return run(
-        evaluate,
+        evaluator.value_and_grad,
         theta0,
         gradient_descent(step),
         max_iter=max_iter,
