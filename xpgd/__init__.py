@@ -23,6 +23,7 @@ from xpgd.exceptions import (
     DataConversionWarning,
     DivergenceError,
     InputError,
+    InputTypeError,
     InvalidParameterError,
     NotFittedError,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "DataConversionWarning",
     "DivergenceError",
     "InputError",
+    "InputTypeError",
     "InvalidParameterError",
     "LinearRegression",
     "LogisticRegression",

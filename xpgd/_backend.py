@@ -343,7 +343,10 @@ def is_host_input(x: Any) -> bool:
     if isinstance(x, np.ndarray | np.generic | list | tuple | int | float | bool):
         return True
     module = type(x).__module__.split(".")[0]
-    return module == "pandas"
+    if module == "pandas":
+        return True
+    # Other objects that only offer NumPy's __array__ protocol (and not the Array API).
+    return hasattr(x, "__array__") and not array_api_compat.is_array_api_obj(x)
 
 
 def host_array(x: Any) -> np.ndarray:

@@ -3,10 +3,11 @@ over the chunks per iteration.
 
 Building the whole computation as Dask array expressions would make the task graph grow
 with every iteration (or cost tens of milliseconds of graph construction per step). Here
-each iteration submits one task per row block, which runs the objective's *block kernel*
-(the same Array API code as the eager path) on that block in the chunks' namespace, and
-adds the partial sums locally. The parameters are small and live in the chunks'
-namespace (NumPy, or CuPy for GPU chunks); they are broadcast to the tasks.
+each iteration submits one task per row block, which runs the objective's block kernel
+(:func:`~xpgd._core.objective.block_terms`, the same Array API code as the eager path) on
+that block in the chunks' namespace, and adds the partial sums locally. The parameters are
+small and live in the chunks' namespace (NumPy, or CuPy for GPU chunks); they are
+broadcast to the tasks.
 
 This module is the backend boundary for Dask: it alone imports ``dask``.
 """
@@ -18,8 +19,9 @@ from typing import Any
 import dask
 from array_api_compat import array_namespace
 
-from xpgd._core.objective import LinearObjective
-from xpgd._typing import Array, Namespace
+from xpgd._core.losses import LossFamily
+from xpgd._core.objective import LinearObjective, block_gram, block_terms
+from xpgd._typing import Array
 
 __all__ = ["ChunkedObjective"]
 
@@ -32,55 +34,66 @@ def _row_blocks(a: Any | None, row_chunks: tuple[int, ...]) -> list[Any]:
     return list(a.to_delayed().ravel())
 
 
-class ChunkedObjective:
-    """``value_and_grad`` / ``gram_matvec`` of ``objective`` evaluated chunk by chunk.
+def _chunk_terms(
+    theta: Array, X: Array, y: Array, w: Array | None, family: LossFamily, fit_intercept: bool
+) -> tuple[Array, Array]:
+    # Runs on a worker, on one chunk: the namespace is that of the chunk.
+    return block_terms(
+        theta, X, y, w, family=family, fit_intercept=fit_intercept, xp=array_namespace(X)
+    )
 
-    Parameters
-    ----------
-    objective : LinearObjective
-        Built on Dask arrays ``X``, ``y`` (and ``sample_weight``).
+
+def _chunk_gram(v: Array, X: Array, w: Array | None, fit_intercept: bool) -> Array:
+    return block_gram(v, X, w, fit_intercept=fit_intercept, xp=array_namespace(X))
+
+
+def _add(parts: list[Any]) -> Any:
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
+
+
+class ChunkedObjective(LinearObjective):
+    """The same objective, with the data sums taken chunk by chunk.
+
+    Built from a :class:`LinearObjective` on Dask arrays; its small statistics (total
+    weight, column means and spreads) are computed once here, in one pass.
     """
 
-    def __init__(self, objective: LinearObjective) -> None:
-        self.objective = objective
+    def __init__(self, objective: LinearObjective) -> None:  # noqa: D107
+        self.__dict__.update(objective.__dict__)
         X = objective.X
         if X.numblocks[1] != 1:  # the kernels need whole rows
             X = X.rechunk({1: -1})
         rows = X.chunks[0]
-        self._X = list(X.to_delayed().ravel())
-        self._y = _row_blocks(objective.y, rows)
-        self._w = _row_blocks(objective.sample_weight, rows)
-        self.xp: Namespace = array_namespace(X._meta)
-        (scale,) = dask.compute(objective.scale)
-        self.scale = scale
+        self._blocks = (
+            list(X.to_delayed().ravel()),
+            _row_blocks(objective.y, rows),
+            _row_blocks(objective.sample_weight, rows),
+        )
+        self.param_xp = array_namespace(X._meta)
+        self.device = None
+        self.scale, self.mean, self.sd = dask.compute(objective.scale, objective.mean,
+                                                      objective.sd)
 
-    def _reduce(self, kernel: Any, *args: Any) -> tuple[Any, ...]:
-        """Run ``kernel(*args, X_b, ...)`` on every block in one compute; sum the parts."""
-        parts = dask.compute(*(kernel(*blocks) for blocks in zip(*args, strict=True)))
-        if isinstance(parts[0], tuple):
-            return tuple(sum(p[i] for p in parts[1:]) + parts[0][i] for i in range(len(parts[0])))
-        return (sum(parts[1:]) + parts[0],)
+    def data_sums(self, theta: Array) -> tuple[Array, Array]:
+        X_blocks, y_blocks, w_blocks = self._blocks
+        task = dask.delayed(_chunk_terms, pure=True)
+        parts = dask.compute(
+            *(
+                task(theta, Xb, yb, wb, self.family, self.fit_intercept)
+                for Xb, yb, wb in zip(X_blocks, y_blocks, w_blocks, strict=True)
+            )
+        )
+        loss = _add([p[0] for p in parts])
+        return self.param_xp.asarray(loss), _add([p[1] for p in parts])
 
-    def value_and_grad(self, theta: Array) -> tuple[Array, Array]:
-        """Objective and gradient: one pass over the chunks, results in the chunks' ns."""
-        obj, xp = self.objective, self.xp
-
-        def kernel(Xb: Any, yb: Any, wb: Any) -> Any:
-            return dask.delayed(obj.block_terms, pure=True)(theta, Xb, yb, wb, xp=xp)
-
-        loss_sum, grad_sum = self._reduce(kernel, self._X, self._y, self._w)
-        return obj.finish(theta, xp.asarray(loss_sum), grad_sum, self.scale, xp=xp)
-
-    def gram_matvec(self, v: Array) -> Array:
-        """``[1 X]^T S [1 X] v`` over the chunks."""
-        obj, xp = self.objective, self.xp
-
-        def kernel(Xb: Any, wb: Any) -> Any:
-            return dask.delayed(obj.block_gram, pure=True)(v, Xb, wb, xp=xp)
-
-        (out,) = self._reduce(kernel, self._X, self._w)
-        return out * self.scale
-
-    def lipschitz(self, *, n_iter: int = 20) -> Array:
-        """As :meth:`LinearObjective.lipschitz`, with one chunk reduction per iteration."""
-        return self.objective.lipschitz(n_iter=n_iter, matvec=self.gram_matvec, xp=self.xp)
+    def gram_sums(self, v: Array) -> Array:
+        X_blocks, _, w_blocks = self._blocks
+        task = dask.delayed(_chunk_gram, pure=True)
+        parts = dask.compute(
+            *(task(v, Xb, wb, self.fit_intercept) for Xb, wb in zip(X_blocks, w_blocks,
+                                                                      strict=True))
+        )
+        return _add(list(parts))

@@ -29,7 +29,12 @@ from xpgd._backend import (
     to_numpy,
 )
 from xpgd._typing import Array, Namespace
-from xpgd.exceptions import DataConversionWarning, InputError
+from xpgd.exceptions import (
+    DataConversionWarning,
+    InputError,
+    InputTypeError,
+    sklearn_compatible,
+)
 
 __all__ = [
     "check_X",
@@ -52,7 +57,7 @@ def _host_numeric(X: Any, what: str) -> np.ndarray:
         columns = list(X.columns) if X.ndim == 2 else [X.name]
         for j, (col, dt) in enumerate(zip(columns, dtypes, strict=True)):
             if dt.kind not in "biuf":
-                raise InputError(
+                raise InputTypeError(
                     f"{what} column {j} ({col!r}) has non-numeric dtype {dt}; encode "
                     "categorical columns (e.g. pandas.get_dummies) or drop them before fit"
                 )
@@ -62,15 +67,12 @@ def _host_numeric(X: Any, what: str) -> np.ndarray:
         try:
             arr = arr.astype(np.float64)
         except (TypeError, ValueError) as exc:
-            raise InputError(
+            raise InputTypeError(
                 f"{what} contains non-numeric values ({exc}); encode categorical columns "
                 "(e.g. pandas.get_dummies) or drop them before fit"
             ) from None
     if arr.dtype.kind == "c":
-        raise InputError(
-            f"{what} has complex dtype {arr.dtype}; xpgd fits real-valued models: pass the "
-            "real and imaginary parts as separate real columns"
-        )
+        raise _complex_error(what, arr.dtype)
     return arr
 
 
@@ -117,21 +119,20 @@ def check_X(
     xp = array_namespace(X)
     if X.ndim != 2:
         raise InputError(
-            f"{what} must be 2-D (n_samples, n_features), got shape {tuple(X.shape)}; "
-            "reshape a single feature with X.reshape(-1, 1) or a single sample with "
-            "X.reshape(1, -1)"
+            f"{what} must be 2-D (n_samples, n_features), got shape {tuple(X.shape)}. "
+            "Reshape your data either using X.reshape(-1, 1) if it has a single feature "
+            "or X.reshape(1, -1) if it has a single sample"
         )
     n, p = X.shape
     if n == 0 or p == 0:
+        count, unit = (n, "sample") if n == 0 else (p, "feature")
         raise InputError(
-            f"{what} has shape {tuple(X.shape)}: at least 1 sample and 1 feature are "
-            "required; check the data loading or column selection"
+            f"Found array with {count} {unit}(s) (shape={tuple(X.shape)}) while a minimum of "
+            f"1 is required: {what} needs at least one sample and one feature; check the "
+            "data loading or column selection"
         )
     if xp.isdtype(X.dtype, "complex floating"):
-        raise InputError(
-            f"{what} has complex dtype {X.dtype}; xpgd fits real-valued models: pass the "
-            "real and imaginary parts as separate real columns"
-        )
+        raise _complex_error(what, X.dtype)
     if not xp.isdtype(X.dtype, "real floating"):
         if not xp.isdtype(X.dtype, ("integral", "bool")):
             raise InputError(f"{what} has unsupported dtype {X.dtype}; pass numeric data")
@@ -143,6 +144,13 @@ def check_X(
         )
     _check_finite(X, xp, what)
     return X, xp
+
+
+def _complex_error(what: str, dtype: Any) -> InputError:
+    return InputError(
+        f"Complex data not supported: {what} has dtype {dtype}; xpgd fits real-valued "
+        "models, so pass the real and imaginary parts as separate real columns"
+    )
 
 
 def _is_sparse(x: Any) -> bool:
@@ -181,7 +189,7 @@ def _column_to_1d(y: Any, xp: Namespace | None = None) -> Any:
         warnings.warn(
             "A column-vector y was passed when a 1d array was expected. Please change the "
             "shape of y to (n_samples,), for example using ravel().",
-            DataConversionWarning,
+            sklearn_compatible(DataConversionWarning),
             stacklevel=4,
         )
         return y[:, 0]
@@ -216,7 +224,10 @@ def check_sample_weight(sample_weight: Any, X: Array, xp: Namespace) -> Array | 
     if bool(neg):
         raise InputError("sample_weight has negative values; weights must be >= 0")
     if not float(total) > 0:
-        raise InputError("sample_weight sums to 0; at least one sample needs a positive weight")
+        raise InputError(
+            "sample_weight sums to zero (every weight is zero); give at least one sample a "
+            "positive weight"
+        )
     return w
 
 
@@ -294,13 +305,19 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, int | float | np.number) and not isinstance(v, bool) and np.isfinite(v)
 
 
+def _plain(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") else v
+
+
 def _check_n_classes(n: int, classes: Any, estimator: str) -> None:
     if n < 2:
         raise InputError(
-            f"y has a single class ({classes[0]!r}); {estimator} needs samples of 2 classes"
+            f"y has only 1 class ({_plain(classes[0])!r}); {estimator} needs samples of 2 classes"
         )
     if n > 2:
+        shown = [_plain(c) for c in list(classes)[:6]]
         raise InputError(
-            f"y has {n} classes {list(classes)[:6]}; {estimator} is binary in this version: "
-            "fit one model per class (one-vs-rest) or group the labels into two classes"
+            f"Only binary classification is supported. y has {n} classes {shown}; "
+            f"{estimator} is binary in this version: fit one model per class "
+            "(one-vs-rest) or group the labels into two classes"
         )

@@ -13,6 +13,7 @@ __all__ = [
     "DataConversionWarning",
     "DivergenceError",
     "InputError",
+    "InputTypeError",
     "InvalidParameterError",
     "NotFittedError",
     "XpgdError",
@@ -38,6 +39,10 @@ class InputError(XpgdError, ValueError):
     """``X``, ``y`` or ``sample_weight`` cannot be used as given (NaN, wrong shape...)."""
 
 
+class InputTypeError(InputError, TypeError):
+    """``X`` (or ``y``) holds values that are not numbers (strings, dicts, objects)."""
+
+
 class NotFittedError(XpgdError, ValueError, AttributeError):
     """A method that needs a fitted model was called before ``fit``."""
 
@@ -58,3 +63,28 @@ class ConvergenceWarning(UserWarning):
 
 class DataConversionWarning(UserWarning):
     """An input was converted in a way the user may not expect (a column-vector ``y``)."""
+
+
+_SKLEARN_FLAVOURED: dict[type, type] = {}
+
+
+def sklearn_compatible(cls: type) -> type:
+    """``cls``, or a subclass that also derives from scikit-learn's class of the same name.
+
+    When scikit-learn is already imported (never imported here: ``import xpgd`` stays
+    light), the errors and warnings xpgd raises are also instances of
+    ``sklearn.exceptions.NotFittedError``, ``ConvergenceWarning`` and
+    ``DataConversionWarning``, so code and meta-estimators that catch or filter
+    scikit-learn's classes handle xpgd's too. They remain instances of ``cls``.
+    """
+    import sys
+
+    module = sys.modules.get("sklearn.exceptions")
+    base = getattr(module, cls.__name__, None) if module is not None else None
+    if base is None or issubclass(cls, base):
+        return cls
+    if cls not in _SKLEARN_FLAVOURED:
+        _SKLEARN_FLAVOURED[cls] = type(
+            cls.__name__, (cls, base), {"__module__": cls.__module__, "__doc__": cls.__doc__}
+        )
+    return _SKLEARN_FLAVOURED[cls]

@@ -34,6 +34,7 @@ from xpgd._backend import (
 )
 from xpgd._core.losses import get_loss
 from xpgd._core.objective import LinearObjective
+from xpgd._core.optim import SOLVERS
 from xpgd._core.solver import minimize
 from xpgd._typing import Array, Namespace
 from xpgd._validation import check_sample_weight, check_target, check_X, encode_binary_labels
@@ -42,6 +43,7 @@ from xpgd.exceptions import (
     ConvergenceWarning,
     InvalidParameterError,
     NotFittedError,
+    sklearn_compatible,
 )
 
 __all__ = ["LinearRegression", "LogisticRegression"]
@@ -134,6 +136,8 @@ class _GradientDescentModel:
             fail("max_iter", "use an integer >= 1")
         if not (self.tol is None or (is_real(self.tol) and 0 <= self.tol < math.inf)):
             fail("tol", "use a float >= 0, or None to always run max_iter iterations")
+        if self.solver not in SOLVERS:
+            fail("solver", f"choose one of {tuple(SOLVERS)}")
         if self.penalty not in _PENALTIES:
             fail("penalty", f"choose one of {_PENALTIES}")
         if not (is_real(self.alpha) and 0 <= self.alpha < math.inf):
@@ -197,6 +201,7 @@ class _GradientDescentModel:
             sample_weight=weights,
             alpha=float(self.alpha) if self.penalty == "l2" else 0.0,
             fit_intercept=bool(self.fit_intercept),
+            standardize=True,
             xp=xp,
         )
         local_xp = local_namespace(X, xp)
@@ -209,6 +214,7 @@ class _GradientDescentModel:
             max_iter=int(self.max_iter),
             tol=None if self.tol is None else float(self.tol),
             check_every=int(self.check_every),
+            solver=self.solver,
             verbose=int(self.verbose),
         )
         if not result.converged and self.tol is not None:
@@ -217,7 +223,7 @@ class _GradientDescentModel:
                 f"before reaching tol={self.tol} (largest gradient entry "
                 f"{result.grad_max:.3g}); increase max_iter, loosen tol, standardise the "
                 "features, or use learning_rate='auto'",
-                ConvergenceWarning,
+                sklearn_compatible(ConvergenceWarning),
                 stacklevel=2,
             )
         attributes.update(self._theta_to_attributes(result.theta, local_xp))
@@ -242,7 +248,7 @@ class _GradientDescentModel:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "coef_"):
-            raise NotFittedError(
+            raise sklearn_compatible(NotFittedError)(
                 f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
                 "appropriate arguments before using this estimator."
             )
@@ -345,6 +351,10 @@ class LinearRegression(_GradientDescentModel):
 
     Parameters
     ----------
+    solver : {"nesterov", "gd"}, default "nesterov"
+        ``"gd"``: plain gradient descent, the classic. ``"nesterov"``: accelerated
+        gradient with adaptive restart, same cost per iteration and far fewer iterations
+        on ill-conditioned data (unscaled features), hence the default.
     fit_intercept : bool, default True
         Fit an intercept ``b`` (added to ``X @ w``; X is never copied to add a column).
     learning_rate : float or "auto", default "auto"
@@ -397,6 +407,7 @@ class LinearRegression(_GradientDescentModel):
     def __init__(
         self,
         *,
+        solver: str = "nesterov",
         fit_intercept: bool = True,
         learning_rate: float | str = "auto",
         max_iter: int = 1000,
@@ -408,6 +419,7 @@ class LinearRegression(_GradientDescentModel):
         backend: str | None = None,
         device: Any = None,
     ) -> None:
+        self.solver = solver
         self.fit_intercept = fit_intercept
         self.learning_rate = learning_rate
         self.max_iter = max_iter
@@ -491,7 +503,7 @@ class LogisticRegression(_GradientDescentModel):
 
     Parameters
     ----------
-    fit_intercept, learning_rate, max_iter, tol, check_every, verbose, backend, device
+    solver, fit_intercept, learning_rate, max_iter, tol, check_every, verbose, backend, device
         As in :class:`LinearRegression`.
     penalty : {"l2", None}, default "l2"
     alpha : float, default 0.0001
@@ -521,6 +533,7 @@ class LogisticRegression(_GradientDescentModel):
     def __init__(
         self,
         *,
+        solver: str = "nesterov",
         fit_intercept: bool = True,
         learning_rate: float | str = "auto",
         max_iter: int = 1000,
@@ -532,6 +545,7 @@ class LogisticRegression(_GradientDescentModel):
         backend: str | None = None,
         device: Any = None,
     ) -> None:
+        self.solver = solver
         self.fit_intercept = fit_intercept
         self.learning_rate = learning_rate
         self.max_iter = max_iter

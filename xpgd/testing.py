@@ -158,8 +158,12 @@ def asarray(x: Any, *, xp: Namespace, device: Device = None, dtype: Any = None) 
 
 
 def default_rtol(dtype: Any) -> float:
-    """``4 * sqrt(eps)`` of the dtype: 6.0e-8 for float64, 1.4e-3 for float32."""
-    eps = np.finfo(dtype_name(dtype)).eps
+    """``4 * sqrt(eps)`` of the dtype: 6.0e-8 for float64, 1.4e-3 for float32; 0 (exact)
+    for integer and bool dtypes."""
+    name = dtype_name(dtype)
+    if not name.startswith(("float", "complex")):
+        return 0.0
+    eps = np.finfo(name).eps
     return 4.0 * math.sqrt(float(eps))
 
 

@@ -3,7 +3,7 @@
 Pure Array API (``*, xp``), shared by every solver, the functional interface and the
 estimators::
 
-    f(theta) = sum_i s_i * l(x_i . w + b, y_i) + alpha * 0.5 * ||w||^2
+    f(b, w) = sum_i s_i * l(x_i . w + b, y_i) + alpha * 0.5 * ||w||^2
 
 with ``s`` the sample weights normalised to sum to one (``1/n`` without weights), ``l`` a
 :class:`~xpgd._core.losses.LossFamily` and the intercept ``b`` never penalised.
@@ -15,23 +15,120 @@ Parameters are one array ``theta``: ``theta[0]`` is the intercept when ``fit_int
 The intercept is added to ``X @ w`` rather than stored as a column of ones in ``X``, which
 would copy the whole matrix.
 
-The data terms are computed by *block kernels* (:meth:`LinearObjective.block_terms`,
-:meth:`LinearObjective.block_gram`) that sum over whatever rows they are given, in the
-namespace they are given: the eager path calls them once on all of ``X``; the Dask path
-(:mod:`xpgd._dask`) calls them on each chunk, in the chunks' namespace, and adds the
-partial sums, so one iteration is one reduction over the chunks.
+**Implicit standardisation.** With ``standardize=True`` the optimizer works in the
+coordinates of the z-scored data, ``w' = w * sd`` and ``b' = b + mean . w``, without ever
+forming ``(X - mean) / sd``: :meth:`LinearObjective.original` maps ``theta'`` to
+``(b, w)``, the data terms are computed from ``X @ w + b`` as usual, and
+:meth:`LinearObjective.pullback` applies the chain rule to the gradient (two length-p
+vector operations per iteration). It is a change of variables, so the optimum is the
+same; it only removes the ill-conditioning that unscaled or uncentred features cause
+(columns with mean 100 and unit spread make plain gradient descent thousands of times
+slower).
+
+**Block kernels.** The data terms are computed by kernels
+(:func:`block_terms`, :func:`block_gram`) that sum over
+whatever rows they are given, in the namespace they are given: the eager path calls them
+once on all of ``X``; the Dask path (:mod:`xpgd._dask`) calls them on each chunk, in the
+chunks' namespace, and adds the partial sums, so one iteration is one reduction over the
+chunks.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from array_api_compat import device as device_of
 
 from xpgd._core.losses import LossFamily
 from xpgd._typing import Array, Namespace
 
-__all__ = ["LinearObjective"]
+__all__ = ["LinearObjective", "block_gram", "block_terms", "column_stats"]
+
+
+# ---------------------------------------------------------------------- block kernels
+# Module-level functions of small, picklable arguments, so that Dask can ship them to
+# the workers with one row block each.
+
+
+def _head(theta: Array, X: Array, fit_intercept: bool) -> Array:
+    """``X @ w + b``."""
+    if not fit_intercept:
+        return X @ theta
+    return X @ theta[1:, ...] + theta[0, ...]
+
+
+def _stack(dz: Array, X: Array, fit_intercept: bool, *, xp: Namespace) -> Array:
+    """``[sum(dz); X^T dz]`` (or just ``X^T dz`` without intercept)."""
+    head = X.T @ dz
+    if not fit_intercept:
+        return head
+    return xp.concat([xp.expand_dims(xp.sum(dz, axis=0), axis=0), head], axis=0)
+
+
+def _weighted(values: Array, sample_weight: Array | None) -> Array:
+    if sample_weight is None:
+        return values
+    return (sample_weight if values.ndim == 1 else sample_weight[:, None]) * values
+
+
+def block_terms(
+    theta: Array,
+    X: Array,
+    y: Array,
+    sample_weight: Array | None,
+    *,
+    family: LossFamily,
+    fit_intercept: bool,
+    xp: Namespace,
+) -> tuple[Array, Array]:
+    """Unnormalised data terms over the rows given: ``sum_i s_i l_i`` and its gradient
+    with respect to ``(b, w)``. One evaluation of ``X @ w`` serves both."""
+    z = _head(theta, X, fit_intercept)
+    loss, dz = family.value_and_derivative(z, y, xp=xp)
+    return xp.sum(_weighted(loss, sample_weight)), _stack(
+        _weighted(dz, sample_weight), X, fit_intercept, xp=xp
+    )
+
+
+def block_gram(
+    v: Array, X: Array, sample_weight: Array | None, *, fit_intercept: bool, xp: Namespace
+) -> Array:
+    """Unnormalised ``[1 X]^T S [1 X] v`` over the rows given (Hessian of the l2 loss)."""
+    u = _weighted(_head(v, X, fit_intercept), sample_weight)
+    return _stack(u, X, fit_intercept, xp=xp)
+
+
+def column_stats(
+    X: Array, sample_weight: Array | None, *, xp: Namespace, block_rows: int = 1 << 14
+) -> tuple[Array, Array]:
+    """Weighted column means and standard deviations of X, in one pass over row blocks.
+
+    The weights make fitting with integer weights identical to fitting repeated rows
+    (and zero weights identical to dropped rows). Deviations are taken from the first
+    row, which avoids the cancellation of ``E[x^2] - E[x]^2`` for columns with a large
+    offset; temporaries are one block, never a copy of X. A zero spread becomes 1: any
+    positive scale gives the same optimum (it is a change of variables).
+    """
+    n = X.shape[0]
+    origin = X[0, :]
+    first = second = None
+    total = float(n) if sample_weight is None else xp.sum(sample_weight)
+    for start in range(0, n, block_rows):
+        stop = min(start + block_rows, n)  # out-of-bounds slices are not in the standard
+        d = X[start:stop, :] - origin
+        if sample_weight is None:
+            s1, s2 = xp.sum(d, axis=0), xp.sum(d * d, axis=0)
+        else:
+            sw = sample_weight[start:stop]
+            s1, s2 = sw @ d, sw @ (d * d)
+        first = s1 if first is None else first + s1
+        second = s2 if second is None else second + s2
+    shift = first / total
+    var = second / total - shift * shift
+    sd = xp.sqrt(xp.where(var > 0, var, xp.zeros_like(var)))
+    tiny = xp.finfo(X.dtype).eps * (xp.abs(origin) + xp.abs(shift) + 1.0)
+    return origin + shift, xp.where(sd > tiny, sd, xp.ones_like(sd))
 
 
 class LinearObjective:
@@ -50,6 +147,9 @@ class LinearObjective:
         Strength of the L2 penalty ``alpha * 0.5 * ||w||^2``.
     fit_intercept : bool
         Whether ``theta[0]`` is an unpenalised intercept.
+    standardize : bool
+        Optimise in z-scored coordinates (implicitly; see the module docstring). Centring
+        needs an intercept to absorb it, so without one only the scale is used.
     xp : namespace
     """
 
@@ -62,6 +162,7 @@ class LinearObjective:
         sample_weight: Array | None = None,
         alpha: float = 0.0,
         fit_intercept: bool = True,
+        standardize: bool = False,
         xp: Namespace,
     ) -> None:
         self.X, self.y, self.family, self.xp = X, y, family, xp
@@ -72,6 +173,13 @@ class LinearObjective:
         self.dtype, self.device = X.dtype, device_of(X)
         # 1 / (total weight), computed once (a 0-d array with weights; lazy for Dask).
         self.scale = 1.0 / self.total_weight()
+        self.mean: Array | None = None
+        self.sd: Array | None = None
+        if standardize:
+            mean, self.sd = column_stats(X, sample_weight, xp=xp)
+            if self.fit_intercept:
+                self.mean = mean
+        self.param_xp = xp
 
     @property
     def n_params(self) -> int:
@@ -84,105 +192,122 @@ class LinearObjective:
             return theta[0, ...], theta[1:, ...]
         return None, theta
 
+    def _join(self, b: Array | None, w: Array, *, xp: Namespace) -> Array:
+        if b is None:
+            return w
+        return xp.concat([xp.expand_dims(b, axis=0), w], axis=0)
+
     def total_weight(self) -> Array | float:
         """``n``, or the sum of the sample weights (0-d array; lazy for Dask)."""
         if self.sample_weight is None:
             return float(self.n_samples)
         return self.xp.sum(self.sample_weight)
 
-    # ------------------------------------------------------------------ block kernels
+    # ------------------------------------------------------------------ coordinates
 
-    def _head(self, theta: Array, X: Array) -> Array:
+    def _column(self, v: Array, like: Array) -> Array:
+        return v if like.ndim == 1 else v[:, None]
+
+    def original(self, theta: Array) -> Array:
+        """Map optimizer coordinates to the model's ``(b, w)`` (identity when not
+        standardising). Linear, so it also maps directions."""
+        if self.sd is None:
+            return theta
+        xp = self.param_xp
         b, w = self.split(theta)
-        z = X @ w
-        return z if b is None else z + b
+        w = w / self._column(self.sd, w)
+        if b is not None and self.mean is not None:
+            b = b - xp.sum(self._column(self.mean, w) * w, axis=0)
+        return self._join(b, w, xp=xp)
 
-    def _stack(self, dz: Array, X: Array, *, xp: Namespace) -> Array:
-        """``[sum(dz); X^T dz]`` (or just ``X^T dz`` without intercept)."""
-        head = X.T @ dz
-        if not self.fit_intercept:
-            return head
-        return xp.concat([xp.expand_dims(xp.sum(dz, axis=0), axis=0), head], axis=0)
+    def to_optimizer(self, theta: Array) -> Array:
+        """Inverse of :meth:`original`: model ``(b, w)`` to optimizer coordinates."""
+        if self.sd is None:
+            return theta
+        xp = self.param_xp
+        b, w = self.split(theta)
+        if b is not None and self.mean is not None:
+            b = b + xp.sum(self._column(self.mean, w) * w, axis=0)
+        return self._join(b, w * self._column(self.sd, w), xp=xp)
 
-    def block_terms(
-        self, theta: Array, X: Array, y: Array, sample_weight: Array | None, *, xp: Namespace
-    ) -> tuple[Array, Array]:
-        """Unnormalised data terms over the rows given: ``sum_i s_i l_i`` and its gradient.
+    def pullback(self, grad: Array) -> Array:
+        """Chain rule: gradient w.r.t. ``(b, w)`` to the optimizer's coordinates."""
+        if self.sd is None:
+            return grad
+        xp = self.param_xp
+        gb, gw = self.split(grad)
+        if gb is not None and self.mean is not None:
+            gw = gw - self._column(self.mean, gw) * gb
+        return self._join(gb, gw / self._column(self.sd, gw), xp=xp)
 
-        One evaluation of ``X @ w`` serves both.
-        """
-        z = self._head(theta, X)
-        loss, dz = self.family.value_and_derivative(z, y, xp=xp)
-        if sample_weight is not None:
-            s = sample_weight if y.ndim == 1 else sample_weight[:, None]
-            loss, dz = s * loss, s * dz
-        return xp.sum(loss), self._stack(dz, X, xp=xp)
+    # ------------------------------------------------------------------ sums over the data
 
-    def block_gram(
-        self, v: Array, X: Array, sample_weight: Array | None, *, xp: Namespace
-    ) -> Array:
-        """Unnormalised ``[1 X]^T S [1 X] v`` over the rows given (Hessian of l2 loss)."""
-        u = self._head(v, X)
-        if sample_weight is not None:
-            u = (sample_weight if u.ndim == 1 else sample_weight[:, None]) * u
-        return self._stack(u, X, xp=xp)
+    def data_sums(self, theta: Array) -> tuple[Array, Array]:
+        """:func:`block_terms` over all of X (the Dask subclass sums over chunks)."""
+        return block_terms(
+            theta, self.X, self.y, self.sample_weight,
+            family=self.family, fit_intercept=self.fit_intercept, xp=self.xp,
+        )
 
-    def finish(
-        self, theta: Array, loss_sum: Array, grad_sum: Array, scale: Array | float, *,
-        xp: Namespace
-    ) -> tuple[Array, Array]:
-        """Objective and gradient from the summed data terms: scale, add the penalty."""
-        value, grad = loss_sum * scale, grad_sum * scale
-        if self.alpha == 0.0:
-            return value, grad
-        _, w = self.split(theta)
-        value = value + 0.5 * self.alpha * xp.sum(w * w)
-        if self.fit_intercept:
-            zero = xp.zeros_like(theta[0:1, ...])
-            return value, grad + self.alpha * xp.concat([zero, w], axis=0)
-        return value, grad + self.alpha * w
+    def gram_sums(self, v: Array) -> Array:
+        """:func:`block_gram` over all of X (the Dask subclass sums over chunks)."""
+        return block_gram(
+            v, self.X, self.sample_weight, fit_intercept=self.fit_intercept, xp=self.xp
+        )
 
-    # ------------------------------------------------------------------ eager path
+    # ------------------------------------------------------------------ objective
 
     def value_and_grad(self, theta: Array) -> tuple[Array, Array]:
-        """Objective and its gradient at ``theta``, from one evaluation of ``X @ w``.
+        """Objective and its gradient at ``theta`` (optimizer coordinates).
 
         Returns
         -------
         loss : 0-d array
         grad : array shaped like ``theta``
         """
-        xp = self.xp
-        loss_sum, grad_sum = self.block_terms(theta, self.X, self.y, self.sample_weight, xp=xp)
-        return self.finish(theta, loss_sum, grad_sum, self.scale, xp=xp)
+        xp = self.param_xp
+        model = self.original(theta)
+        loss_sum, grad_sum = self.data_sums(model)
+        value, grad = loss_sum * self.scale, grad_sum * self.scale
+        if self.alpha != 0.0:
+            _, w = self.split(model)
+            value = value + 0.5 * self.alpha * xp.sum(w * w)
+            grad = grad + self.alpha * self._penalised(model, xp=xp)
+        return value, self.pullback(grad)
 
     def value(self, theta: Array) -> Array:
         """Objective at ``theta`` (a 0-d array; lazy for Dask)."""
         return self.value_and_grad(theta)[0]
 
-    def gram_matvec(self, v: Array) -> Array:
-        """``[1 X]^T S [1 X] v`` with ``S`` the normalised weights."""
-        xp = self.xp
-        return self.block_gram(v, self.X, self.sample_weight, xp=xp) * self.scale
+    def _penalised(self, model: Array, *, xp: Namespace) -> Array:
+        """``model`` with the intercept zeroed: the gradient direction of the penalty."""
+        b, w = self.split(model)
+        return self._join(None if b is None else xp.zeros_like(b), w, xp=xp)
 
-    def lipschitz(
-        self, *, n_iter: int = 20, matvec: object = None, xp: Namespace | None = None
-    ) -> Array:
+    def curvature_matvec(self, v: Array) -> Array:
+        """A bound of the Hessian applied to ``v``, in optimizer coordinates:
+        ``J^T (c [1 X]^T S [1 X] + alpha P) J v`` (``c`` the loss's curvature bound, ``P``
+        the penalty's projection, ``J`` the map of :meth:`original`)."""
+        u = self.original(v)
+        hu = self.gram_sums(u) * (self.scale * self.family.curvature)
+        if self.alpha != 0.0:
+            hu = hu + self.alpha * self._penalised(u, xp=self.param_xp)
+        return self.pullback(hu)
+
+    def lipschitz(self, *, n_iter: int = 20, matvec: Callable[[Array], Array] | None = None
+                  ) -> Array:
         """Upper estimate of the Lipschitz constant ``L`` of the gradient (0-d array).
 
-        ``L = curvature * lambda_max([1 X]^T S [1 X]) + alpha``, with ``lambda_max`` from
-        ``n_iter`` power iterations on the device (no host sync). Power iteration
-        approaches ``lambda_max`` from below, so ``1 / L`` may exceed the exact ``1 / L``
-        slightly; gradient descent stays stable for any step below ``2 / L``.
-
-        ``matvec`` and ``xp`` replace :meth:`gram_matvec` and the data namespace (the Dask
-        path passes its chunked product and the chunks' namespace).
+        ``L = lambda_max`` of :meth:`curvature_matvec`, from ``n_iter`` power iterations
+        on the device (no host sync). Power iteration approaches ``lambda_max`` from below,
+        so ``1 / L`` may exceed the exact ``1 / L`` slightly; gradient descent stays stable
+        for any step below ``2 / L``.
         """
-        xp = self.xp if xp is None else xp
-        matvec = self.gram_matvec if matvec is None else matvec
+        xp = self.param_xp
+        matvec = self.curvature_matvec if matvec is None else matvec
         # A fixed, varied, positive start: deterministic and almost never orthogonal to
         # the top eigenvector (which has entries of one sign for uncentred data).
-        device = None if xp is not self.xp else self.device
+        device = self.device if xp is self.xp else None
         idx = xp.arange(self.n_params, dtype=self.dtype, device=device)
         v = 1.5 + xp.cos(idx * (math.pi * (3.0 - math.sqrt(5.0))))
         tiny = xp.finfo(self.dtype).smallest_normal
@@ -190,5 +315,4 @@ class LinearObjective:
             v = v / (xp.sqrt(xp.sum(v * v)) + tiny)
             v = matvec(v)
         v = v / (xp.sqrt(xp.sum(v * v)) + tiny)
-        lam = xp.sum(v * matvec(v))
-        return self.family.curvature * lam + self.alpha + tiny
+        return xp.sum(v * matvec(v)) + tiny

@@ -9,8 +9,9 @@ At each check the loop
 * stops when the largest absolute gradient entry is at most ``tol`` (converged);
 * raises :class:`~xpgd.exceptions.DivergenceError` when the loss is not finite or has grown
   above its starting value (gradient descent with a step below ``2 / L`` decreases the
-  loss at every iteration, so growth means the step is too large); parameters with NaN or
-  inf are never returned.
+  loss at every iteration, so growth means the step is too large; accelerated methods
+  are not monotone, so for them the loss must have doubled); parameters with NaN or inf
+  are never returned.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import NamedTuple
 
 from xpgd._backend import host_floats, is_lazy
 from xpgd._core.objective import LinearObjective
-from xpgd._core.optim import Transform, gradient_descent
+from xpgd._core.optim import SOLVERS, Transform
 from xpgd._typing import Array, Namespace
 from xpgd.exceptions import DivergenceError
 
@@ -79,6 +80,7 @@ def run(
     DivergenceError
         If the loss becomes non-finite or grows above its starting value.
     """
+    growth = 1e-3 if optimizer.monotone else 1.0
     theta = theta0
     state = optimizer.init(theta)
     loss, grad = evaluate(theta)
@@ -98,7 +100,7 @@ def run(
             if verbose:
                 print(f"iter {iteration:6d}  loss {loss_now:.10g}  max|grad| {grad_max:.3g}")
             if not (math.isfinite(loss_now) and math.isfinite(grad_max)) or (
-                loss_now > loss0 + 1e-3 * abs(loss0)
+                loss_now > loss0 + growth * abs(loss0)
             ):
                 _raise_divergence(iteration, loss0, loss_now, safe_learning_rate)
             if tol is not None and grad_max <= tol:
@@ -135,35 +137,37 @@ def minimize(
     max_iter: int,
     tol: float | None,
     check_every: int,
+    solver: str = "gd",
     verbose: int = 0,
 ) -> SolverResult:
-    """Gradient descent on ``objective`` from ``theta0``, on the objective's device.
+    """Minimise ``objective`` from ``theta0`` with ``solver``, on the objective's device.
 
-    ``learning_rate="auto"`` uses ``1 / L`` with ``L`` from
-    :meth:`LinearObjective.lipschitz`, computed on the device and never fetched. For lazy
-    (Dask) data, :class:`xpgd._dask.ChunkedObjective` evaluates each iteration as one
+    ``theta0`` and the returned ``theta`` are in the model's coordinates ``(b, w)``; the
+    loop runs in the objective's optimizer coordinates (see
+    :meth:`LinearObjective.original`). ``learning_rate="auto"`` uses ``1 / L`` with ``L``
+    from :meth:`LinearObjective.lipschitz`, computed on the device and never fetched. For
+    lazy (Dask) data, :class:`xpgd._dask.ChunkedObjective` evaluates each iteration as one
     reduction over the chunks and the parameters live in the chunks' namespace.
     """
     if is_lazy(objective.xp):
         from xpgd._dask import ChunkedObjective
 
-        evaluator: LinearObjective | ChunkedObjective = ChunkedObjective(objective)
-        local_xp = evaluator.xp
-    else:
-        evaluator, local_xp = objective, objective.xp
+        objective = ChunkedObjective(objective)
+    xp = objective.param_xp
 
     def safe_learning_rate() -> float:
-        return 1.0 / host_floats(local_xp.reshape(evaluator.lipschitz(), (1,)))[0]
+        return 1.0 / host_floats(xp.reshape(objective.lipschitz(), (1,)))[0]
 
-    step = 1.0 / evaluator.lipschitz() if learning_rate == "auto" else float(learning_rate)
-    return run(
-        evaluator.value_and_grad,
-        theta0,
-        gradient_descent(step),
+    step = 1.0 / objective.lipschitz() if learning_rate == "auto" else float(learning_rate)
+    result = run(
+        objective.value_and_grad,
+        objective.to_optimizer(theta0),
+        SOLVERS[solver](step, xp=xp),
         max_iter=max_iter,
         tol=tol,
         check_every=check_every,
-        xp=local_xp,
+        xp=xp,
         safe_learning_rate=safe_learning_rate,
         verbose=verbose,
     )
+    return result._replace(theta=objective.original(result.theta))
