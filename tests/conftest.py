@@ -8,10 +8,16 @@ the run.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
 import xpgd._backend
+
+# scikit-learn runs its array-API estimator checks (fit on array_api_strict / torch, mixed
+# namespaces) only when SciPy's array API mode is on; it must be set before SciPy loads.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 pytest_plugins = ["xpgd.testing"]
 

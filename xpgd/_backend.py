@@ -491,8 +491,9 @@ def place(x: Any, choice: _Choice, *, what: str = "X") -> Array:
 def follow(v: Any, X: Array, xp: Namespace, *, what: str) -> Array:
     """Move ``v`` (``y``, ``sample_weight``, fitted parameters) to ``X``'s namespace/device.
 
-    "Everything follows X": host inputs and arrays of X's library on another device are
-    moved; an array of a *different* library is refused with a :class:`BackendError`.
+    "Everything follows X": host inputs, arrays of X's library on another device and
+    arrays of another library (through the host) are moved, once, at the start of the
+    call. Only X decides where the computation runs.
     """
     dev = array_api_compat.device(X)
     if is_host_input(v):
@@ -500,10 +501,9 @@ def follow(v: Any, X: Array, xp: Namespace, *, what: str) -> Array:
         return _move_host(host_array(v), name, None if name == "dask" else dev, like=X)
     have, want = backend_name_of(v), backend_name_of(X)
     if have != want:
-        raise BackendError(
-            f"{what} is a {have} array but X is a {want} array; {what} follows X, so pass "
-            f"it as a NumPy array or a {want} array"
-        )
+        # "Everything follows X": an array of another library is copied through the host
+        # (an explicit, documented transfer, done once at the start of the call).
+        return _move_host(to_numpy(v), want, None if want == "dask" else dev, like=X)
     if want == "dask":
         if v.ndim >= 1 and v.chunks[0] != X.chunks[0]:
             v = v.rechunk((X.chunks[0],) + tuple((s,) for s in v.shape[1:]))

@@ -253,21 +253,27 @@ class _GradientDescentModel:
                 "appropriate arguments before using this estimator."
             )
 
-    def _validated_X(self, X: Any) -> tuple[Array, Namespace]:
+    def _validated_X(self, X: Any, method: str) -> tuple[Array, Namespace]:
+        """Validate X for ``method``: fitted, same columns, same library as the model."""
         self._check_fitted()
         _check_feature_names(self, X)
         choice = resolve_choice(self.backend, self.device)
-        return check_X(X, choice, n_features=self.n_features_in_, estimator=type(self).__name__)
+        name = type(self).__name__
+        X, xp = check_X(X, choice, n_features=self.n_features_in_, estimator=name)
+        have = backend_name_of(self.coef_)
+        want = backend_name_of(X._meta if is_lazy(xp) else X)
+        if not is_host_input(self.coef_) and have != want:
+            raise BackendError(
+                f"Inputs passed to {name}.{method}() must use the same namespace and the "
+                f"same device as those passed to fit(): this model was fitted on {have} but "
+                f"X is a {want} array; pass X as a {have} array, or refit under "
+                f"backend={want!r}"
+            )
+        return X, xp
 
     def _fitted(self, value: Array, X: Array, xp: Namespace, what: str) -> Array:
-        """A fitted array moved next to ``X`` (small: parameters and labels only)."""
-        have = backend_name_of(value)
-        want = backend_name_of(X._meta if is_lazy(xp) else X)
-        if not is_host_input(value) and have != want:
-            raise BackendError(
-                f"this {type(self).__name__} was fitted on {have} but X is a {want} array; "
-                f"pass X as a {have} array, or refit under backend={want!r}"
-            )
+        """A fitted array next to ``X`` (small: parameters and labels only; a model fitted
+        on the host moves to X's device, one fitted on X's library to X's device)."""
         return follow_params(value, X, xp, what=what)
 
     def _linear_predictor(self, X: Array, xp: Namespace) -> Array:
@@ -453,7 +459,7 @@ class LinearRegression(_GradientDescentModel):
         -------
         array of shape (n_samples,) or (n_samples, n_targets)
         """
-        X, xp = self._validated_X(X)
+        X, xp = self._validated_X(X, "predict")
         return self._linear_predictor(X, xp)
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
@@ -463,7 +469,7 @@ class LinearRegression(_GradientDescentModel):
         -------
         float
         """
-        X, xp = self._validated_X(X)
+        X, xp = self._validated_X(X, "score")
         y = check_target(y, X, xp, allow_2d=True, estimator=type(self).__name__)
         weights = check_sample_weight(sample_weight, X, xp)
         pred = self._linear_predictor(X, xp)
@@ -577,7 +583,7 @@ class LogisticRegression(_GradientDescentModel):
         -------
         array of shape (n_samples,)
         """
-        X, xp = self._validated_X(X)
+        X, xp = self._validated_X(X, "decision_function")
         return self._decision(X, xp)
 
     def _decision(self, X: Array, xp: Namespace) -> Array:
@@ -593,7 +599,7 @@ class LogisticRegression(_GradientDescentModel):
         """
         from xpgd._core.losses import sigmoid
 
-        X, xp = self._validated_X(X)
+        X, xp = self._validated_X(X, "predict_proba")
         p = sigmoid(self._decision(X, xp), xp=xp)
         return xp.stack([1.0 - p, p], axis=1)
 
@@ -608,7 +614,7 @@ class LogisticRegression(_GradientDescentModel):
         -------
         array of shape (n_samples,)
         """
-        X, xp = self._validated_X(X)
+        X, xp = self._validated_X(X, "predict")
         positive = self._decision(X, xp) > 0
         classes = self.classes_
         if isinstance(classes, np.ndarray) and classes.dtype.kind not in "biuf":
