@@ -21,7 +21,7 @@ def squared_objective(w, b, X, y, alpha, sample_weight=None):
 
 def ridge_closed_form(X, y, alpha, sample_weight=None, fit_intercept=True):
     """Exact minimiser of ``squared_objective`` (intercept unpenalised): normal equations."""
-    n, p = X.shape
+    n = X.shape[0]
     s = np.full(n, 1.0 / n) if sample_weight is None else sample_weight / sample_weight.sum()
     A = np.c_[np.ones(n), X] if fit_intercept else X
     G = A.T @ (s[:, None] * A)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-import xpgd
 from conftest import make_classification, make_regression
 from reference import (
     logistic_objective,
@@ -18,6 +16,8 @@ from reference import (
     sklearn_logistic_optimum,
     squared_objective,
 )
+
+import xpgd
 from xpgd.testing import assert_close, dtype_name
 
 
@@ -42,13 +42,27 @@ def test_linear_regression_reaches_least_squares(backend, dtype, fit_intercept, 
     xp, dev = _local(backend)
     rtol = 1e-8 if dtype_name(dtype) == "float64" else 1e-4
     assert_close(model.coef_, exact_w, xp=xp, device=dev, dtype=dtype, rtol=rtol)
-    assert_close(model.intercept_, np.asarray(exact_b), xp=xp, device=dev, dtype=dtype,
-                 rtol=rtol, atol=rtol)
+    assert_close(
+        model.intercept_,
+        np.asarray(exact_b),
+        xp=xp,
+        device=dev,
+        dtype=dtype,
+        rtol=rtol,
+        atol=rtol,
+    )
     assert model.n_iter_ < 5000
     assert model.loss_history_.shape == (model.n_iter_ + 1,)
     pred = model.predict(backend.asarray(X, dtype))
-    assert_close(pred, X @ exact_w + exact_b, xp=backend.xp, device=backend.device,
-                 dtype=dtype, rtol=rtol, atol=rtol * float(np.abs(y).max()))
+    assert_close(
+        pred,
+        X @ exact_w + exact_b,
+        xp=backend.xp,
+        device=backend.device,
+        dtype=dtype,
+        rtol=rtol,
+        atol=rtol * float(np.abs(y).max()),
+    )
 
 
 def test_linear_regression_l2_matches_closed_form_ridge(backend, dtype, rng):
@@ -56,8 +70,11 @@ def test_linear_regression_l2_matches_closed_form_ridge(backend, dtype, rng):
     sw = rng.uniform(0.5, 2.0, size=len(y))
     exact_w, exact_b = ridge_closed_form(X, y, 0.5, sample_weight=sw)
     model = xpgd.LinearRegression(penalty="l2", alpha=0.5, tol=_tol(dtype), max_iter=5000)
-    model.fit(backend.asarray(X, dtype), backend.asarray(y, dtype),
-              sample_weight=backend.asarray(sw, dtype))
+    model.fit(
+        backend.asarray(X, dtype),
+        backend.asarray(y, dtype),
+        sample_weight=backend.asarray(sw, dtype),
+    )
     xp, dev = _local(backend)
     rtol = 1e-8 if dtype_name(dtype) == "float64" else 1e-4
     assert_close(model.coef_, exact_w, xp=xp, device=dev, dtype=dtype, rtol=rtol)
@@ -94,8 +111,14 @@ def test_logistic_regression_reaches_sklearn_optimum(backend, dtype, weighted, r
     ours = logistic_objective(w, b, X, y, alpha, sw)
     assert abs(ours - ref_loss) <= 1e-6 * ref_loss
     xp, dev = _local(backend)
-    assert_close(model.coef_, ref_w[None, :], xp=xp, device=dev, dtype=dtype,
-                 rtol=1e-5 if dtype_name(dtype) == "float64" else 1e-3)
+    assert_close(
+        model.coef_,
+        ref_w[None, :],
+        xp=xp,
+        device=dev,
+        dtype=dtype,
+        rtol=1e-5 if dtype_name(dtype) == "float64" else 1e-3,
+    )
     # The loss history is the objective: its last value is the loss we just checked.
     last = float(xpgd.to_numpy(model.loss_history_)[-1])
     assert last == pytest.approx(ours, rel=1e-5 if dtype_name(dtype) == "float32" else 1e-10)
@@ -111,10 +134,21 @@ def test_every_backend_matches_numpy_float64(backend, dtype, rng):
     assert_close(model.coef_, ref.coef_, xp=xp, device=dev, dtype=dtype)
     assert_close(model.loss_history_, ref.loss_history_, xp=xp, device=dev, dtype=dtype)
     Xb = backend.asarray(X, dtype)
-    assert_close(model.predict_proba(Xb), ref.predict_proba(X), xp=backend.xp,
-                 device=backend.device, dtype=dtype)
-    assert_close(model.decision_function(Xb), ref.decision_function(X), xp=backend.xp,
-                 device=backend.device, dtype=dtype, atol=1e-5)
+    assert_close(
+        model.predict_proba(Xb),
+        ref.predict_proba(X),
+        xp=backend.xp,
+        device=backend.device,
+        dtype=dtype,
+    )
+    assert_close(
+        model.decision_function(Xb),
+        ref.decision_function(X),
+        xp=backend.xp,
+        device=backend.device,
+        dtype=dtype,
+        atol=1e-5,
+    )
     assert_close(model.predict(Xb), ref.predict(X), xp=backend.xp, device=backend.device)
     assert model.score(Xb, backend.asarray(y)) == pytest.approx(ref.score(X, y))
 
@@ -122,8 +156,12 @@ def test_every_backend_matches_numpy_float64(backend, dtype, rng):
 def test_labels_of_any_type_map_through_classes(rng):
     X, y = make_classification(rng)
     ref = xpgd.LogisticRegression().fit(X, y)
-    for labels in (np.array(["no", "yes"]), np.array([-1, 1]), np.array([False, True]),
-                   np.array([3.0, 7.0])):
+    for labels in (
+        np.array(["no", "yes"]),
+        np.array([-1, 1]),
+        np.array([False, True]),
+        np.array([3.0, 7.0]),
+    ):
         model = xpgd.LogisticRegression().fit(X, labels[y])
         np.testing.assert_array_equal(model.classes_, labels)
         np.testing.assert_array_equal(model.predict(X), labels[ref.predict(X)])
@@ -143,7 +181,6 @@ def test_string_labels_with_device_data(backend, rng):
 def test_float32_in_float32_out_and_integer_x_promoted(backend, rng):
     X, y = make_regression(rng, n=50, p=3)
     model = xpgd.LinearRegression().fit(backend.asarray(X, "float32"), backend.asarray(y))
-    xp, dev = _local(backend)
     for arr in (model.coef_, model.intercept_, model.loss_history_):
         assert dtype_name(arr.dtype) == "float32"
     assert dtype_name(model.predict(backend.asarray(X, "float32")).dtype) == "float32"
@@ -151,7 +188,8 @@ def test_float32_in_float32_out_and_integer_x_promoted(backend, rng):
     model = xpgd.LinearRegression(tol=None, max_iter=20)
     model.fit(backend.asarray(Xi), backend.asarray(y))
     default = backend.xp.__array_namespace_info__().default_dtypes(
-        device=backend.device if backend.name != "dask" else None)["real floating"]
+        device=backend.device if backend.name != "dask" else None
+    )["real floating"]
     assert dtype_name(model.coef_.dtype) == dtype_name(default)
 
 
@@ -217,8 +255,9 @@ def test_named_backend_moves_host_inputs_once(monkeypatch, rng):
 
     moves = []
     real = backend_module._move_host
-    monkeypatch.setattr(backend_module, "_move_host",
-                        lambda *a, **k: moves.append(a[1]) or real(*a, **k))
+    monkeypatch.setattr(
+        backend_module, "_move_host", lambda *a, **k: moves.append(a[1]) or real(*a, **k)
+    )
     X, y = make_regression(rng)
     model = xpgd.LinearRegression(backend="array_api_strict", device="device1", max_iter=500)
     model.fit(X, y)
@@ -270,8 +309,9 @@ def test_predict_before_fit_and_wrong_feature_count(rng):
     with pytest.raises(xpgd.NotFittedError, match="not fitted yet"):
         xpgd.LogisticRegression().predict(X)
     model = xpgd.LogisticRegression().fit(X, y)
-    with pytest.raises(xpgd.InputError, match="X has 2 features, but LogisticRegression is "
-                                              "expecting 3"):
+    with pytest.raises(
+        xpgd.InputError, match="X has 2 features, but LogisticRegression is expecting 3"
+    ):
         model.predict(X[:, :2])
 
 
@@ -280,4 +320,5 @@ def test_objective_value_in_history_is_the_documented_objective(rng):
     model = xpgd.LinearRegression(penalty="l2", alpha=0.2, tol=None, max_iter=7).fit(X, y)
     w, b = model.coef_, float(model.intercept_)
     assert float(model.loss_history_[-1]) == pytest.approx(
-        squared_objective(w, b, X, y, 0.2), rel=1e-12)
+        squared_objective(w, b, X, y, 0.2), rel=1e-12
+    )

@@ -6,11 +6,11 @@ import math
 
 import numpy as np
 import pytest
+from conftest import make_regression
 from sklearn.datasets import load_iris
 from sklearn.model_selection import train_test_split
 
 import xpgd
-from conftest import make_regression
 from xpgd.testing import assert_close, dtype_name
 
 
@@ -63,8 +63,9 @@ def test_squared_loss_reports_the_classic_mse_and_reaches_least_squares(backend,
     X, y = make_regression(rng, n=100, p=3)
     A = np.c_[np.ones(len(y)), X]
     Ab, yb = backend.asarray(A), backend.asarray(y)
-    cost, params = xpgd.gradient_descent(Ab, yb, backend.asarray(np.zeros(4)), "auto", 500,
-                                         loss="squared")
+    cost, params = xpgd.gradient_descent(
+        Ab, yb, backend.asarray(np.zeros(4)), "auto", 500, loss="squared"
+    )
     exact = np.linalg.lstsq(A, y, rcond=None)[0]
     assert_close(params, exact, xp=backend.xp, device=backend.device, rtol=1e-10)
     mse = float(np.mean((A @ exact - y) ** 2))

@@ -6,19 +6,34 @@ import math
 
 import numpy as np
 import pytest
+from conftest import make_classification, make_regression
 from hypothesis import given
 from hypothesis import strategies as st
+from reference import logistic_objective, squared_objective
 from scipy.special import expit
 
 import xpgd
-from conftest import make_classification, make_regression
-from reference import logistic_objective, squared_objective
 from xpgd._core.losses import get_loss
 from xpgd._core.objective import LinearObjective
 from xpgd.testing import assert_close, dtype_name
 
-EXTREMES = [-1e4, -745.0, -710.0, -709.0, -88.0, -50.0, -1e-3, 0.0, 1e-3, 50.0, 88.0, 709.0,
-            710.0, 745.0, 1e4]
+EXTREMES = [
+    -1e4,
+    -745.0,
+    -710.0,
+    -709.0,
+    -88.0,
+    -50.0,
+    -1e-3,
+    0.0,
+    1e-3,
+    50.0,
+    88.0,
+    709.0,
+    710.0,
+    745.0,
+    1e4,
+]
 
 
 def _extremes(dtype_name: str) -> np.ndarray:
@@ -51,10 +66,10 @@ def test_log_loss_and_derivative_finite_and_exact(backend, dtype, label):
     loss, deriv = get_loss("logistic").value_and_derivative(zb, yb, xp=backend.xp)
     expected_loss = (np.logaddexp(0.0, z64) - label * z64).astype(name)
     expected_deriv = (expit(z64) - label).astype(name)
-    assert_close(loss, expected_loss, xp=backend.xp, device=backend.device, dtype=dtype,
-                 atol=1e-30)
-    assert_close(deriv, expected_deriv, xp=backend.xp, device=backend.device, dtype=dtype,
-                 atol=1e-30)
+    assert_close(loss, expected_loss, xp=backend.xp, device=backend.device, dtype=dtype, atol=1e-30)
+    assert_close(
+        deriv, expected_deriv, xp=backend.xp, device=backend.device, dtype=dtype, atol=1e-30
+    )
 
 
 @given(st.floats(allow_nan=False, allow_infinity=False), st.sampled_from([0.0, 1.0]))

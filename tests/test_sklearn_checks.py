@@ -21,7 +21,10 @@ _NO_BASE = "Estimator .* does not inherit from `sklearn.base.BaseEstimator`"
 # with a small L2 penalty): a first-order method needs more than the default 1000
 # iterations there to meet tol=1e-4, as scikit-learn's own checks allow for its iterative
 # estimators. Everything else is at its default.
-ESTIMATORS = [xpgd.LinearRegression(max_iter=20_000), xpgd.LogisticRegression(max_iter=20_000)]
+ESTIMATORS = [
+    xpgd.LinearRegression(max_iter=20_000),
+    xpgd.LogisticRegression(max_iter=20_000),
+]
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=_NO_BASE, category=UserWarning)

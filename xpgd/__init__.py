@@ -13,6 +13,7 @@ from xpgd._backend import (
     get_backend,
     get_device,
     set_backend,
+    to_backend,
     to_numpy,
     use_backend,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "predict",
     "set_backend",
     "sigmoid",
+    "to_backend",
     "to_numpy",
     "use_backend",
 ]

@@ -44,6 +44,7 @@ __all__ = [
     "get_backend",
     "get_device",
     "set_backend",
+    "to_backend",
     "to_numpy",
     "use_backend",
 ]
@@ -486,6 +487,37 @@ def place(x: Any, choice: _Choice, *, what: str = "X") -> Array:
             "(e.g. array_api_compat.to_device) or leave device=None"
         )
     return x
+
+
+def to_backend(x: Any, backend: str | None = None, device: Device | None = None) -> Array:
+    """Move host data (NumPy, pandas, lists) to a backend, explicitly, once.
+
+    Parameters
+    ----------
+    x : array-like
+        Host data, or an array already on ``backend`` (returned as is).
+    backend : str, optional
+        Backend name; default the one in effect (``"auto"`` keeps host data on NumPy).
+    device : optional
+        Device of that backend.
+
+    Returns
+    -------
+    array
+
+    Raises
+    ------
+    BackendError
+        If ``x`` is an array of another library or device (never moved silently).
+
+    Examples
+    --------
+    >>> import xpgd
+    >>> x = xpgd.to_backend([1.0, 2.0], "array_api_strict", device="device1")
+    >>> x.device
+    array_api_strict.Device('device1')
+    """
+    return place(x, resolve_choice(backend, device), what="x")
 
 
 def follow(v: Any, X: Array, xp: Namespace, *, what: str) -> Array:

@@ -35,7 +35,12 @@ def _row_blocks(a: Any | None, row_chunks: tuple[int, ...]) -> list[Any]:
 
 
 def _chunk_terms(
-    theta: Array, X: Array, y: Array, w: Array | None, family: LossFamily, fit_intercept: bool
+    theta: Array,
+    X: Array,
+    y: Array,
+    w: Array | None,
+    family: LossFamily,
+    fit_intercept: bool,
 ) -> tuple[Array, Array]:
     # Runs on a worker, on one chunk: the namespace is that of the chunk.
     return block_terms(
@@ -61,7 +66,7 @@ class ChunkedObjective(LinearObjective):
     weight, column means and spreads) are computed once here, in one pass.
     """
 
-    def __init__(self, objective: LinearObjective) -> None:  # noqa: D107
+    def __init__(self, objective: LinearObjective) -> None:
         self.__dict__.update(objective.__dict__)
         X = objective.X
         if X.numblocks[1] != 1:  # the kernels need whole rows
@@ -74,8 +79,7 @@ class ChunkedObjective(LinearObjective):
         )
         self.param_xp = array_namespace(X._meta)
         self.device = None
-        self.scale, self.mean, self.sd = dask.compute(objective.scale, objective.mean,
-                                                      objective.sd)
+        self.scale, self.mean, self.sd = dask.compute(objective.scale, objective.mean, objective.sd)
 
     def data_sums(self, theta: Array) -> tuple[Array, Array]:
         X_blocks, y_blocks, w_blocks = self._blocks
@@ -93,7 +97,9 @@ class ChunkedObjective(LinearObjective):
         X_blocks, _, w_blocks = self._blocks
         task = dask.delayed(_chunk_gram, pure=True)
         parts = dask.compute(
-            *(task(v, Xb, wb, self.fit_intercept) for Xb, wb in zip(X_blocks, w_blocks,
-                                                                      strict=True))
+            *(
+                task(v, Xb, wb, self.fit_intercept)
+                for Xb, wb in zip(X_blocks, w_blocks, strict=True)
+            )
         )
         return _add(list(parts))

@@ -82,7 +82,9 @@ def _check_finite(x: Array, xp: Namespace, what: str) -> None:
     if bool(ok):
         return
     (n_nan, n_inf) = materialize(
-        xp.sum(xp.astype(xp.isnan(x), xp.int64)), xp.sum(xp.astype(xp.isinf(x), xp.int64)), xp=xp
+        xp.sum(xp.astype(xp.isnan(x), xp.int64)),
+        xp.sum(xp.astype(xp.isinf(x), xp.int64)),
+        xp=xp,
     )
     bad = np.argwhere(~np.isfinite(to_numpy(x)))[0]
     where = f"row {bad[0]}" + (f", column {bad[1]}" if bad.size > 1 else "")
@@ -157,9 +159,7 @@ def _is_sparse(x: Any) -> bool:
     return hasattr(x, "tocsr") or type(x).__module__.startswith("scipy.sparse")
 
 
-def check_target(
-    y: Any, X: Array, xp: Namespace, *, allow_2d: bool, estimator: str
-) -> Array:
+def check_target(y: Any, X: Array, xp: Namespace, *, allow_2d: bool, estimator: str) -> Array:
     """``y`` for regression: numeric, finite, length n, moved to X's namespace and dtype."""
     if y is None:
         raise InputError(
@@ -199,8 +199,7 @@ def _column_to_1d(y: Any, xp: Namespace | None = None) -> Any:
 def _check_length(v: Array, X: Array, what: str) -> None:
     if v.shape[0] != X.shape[0]:
         raise InputError(
-            f"{what} has {v.shape[0]} rows but X has {X.shape[0]}; pass one {what} value "
-            "per sample"
+            f"{what} has {v.shape[0]} rows but X has {X.shape[0]}; pass one {what} value per sample"
         )
 
 
@@ -229,7 +228,6 @@ def check_sample_weight(sample_weight: Any, X: Array, xp: Namespace) -> Array | 
             "positive weight"
         )
     return w
-
 
 
 def encode_binary_labels(y: Any, X: Array, xp: Namespace, *, estimator: str) -> tuple[Array, Any]:
@@ -289,8 +287,10 @@ def _host_classes(y: np.ndarray, estimator: str) -> np.ndarray:
     elif kind == "c":
         raise InputError(f"y has complex dtype {y.dtype}; class labels must be real or strings")
     elif kind == "O":
-        kinds = {"str" if isinstance(v, str) else "number" if _is_number(v) else type(v).__name__
-                 for v in y.tolist()}
+        kinds = {
+            "str" if isinstance(v, str) else "number" if _is_number(v) else type(v).__name__
+            for v in y.tolist()
+        }
         if len(kinds) > 1 or not kinds <= {"str", "number"}:
             raise InputError(
                 f"y mixes label types {sorted(kinds)}; use one type for all labels "

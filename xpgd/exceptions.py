@@ -85,6 +85,8 @@ def sklearn_compatible(cls: type) -> type:
         return cls
     if cls not in _SKLEARN_FLAVOURED:
         _SKLEARN_FLAVOURED[cls] = type(
-            cls.__name__, (cls, base), {"__module__": cls.__module__, "__doc__": cls.__doc__}
+            cls.__name__,
+            (cls, base),
+            {"__module__": cls.__module__, "__doc__": cls.__doc__},
         )
     return _SKLEARN_FLAVOURED[cls]

@@ -37,7 +37,12 @@ from xpgd._core.objective import LinearObjective
 from xpgd._core.optim import SOLVERS
 from xpgd._core.solver import minimize
 from xpgd._typing import Array, Namespace
-from xpgd._validation import check_sample_weight, check_target, check_X, encode_binary_labels
+from xpgd._validation import (
+    check_sample_weight,
+    check_target,
+    check_X,
+    encode_binary_labels,
+)
 from xpgd.exceptions import (
     BackendError,
     ConvergenceWarning,
@@ -125,9 +130,7 @@ class _GradientDescentModel:
             return isinstance(v, int | np.integer) and not isinstance(v, bool)
 
         def is_real(v: Any) -> bool:
-            return isinstance(v, int | float | np.integer | np.floating) and not isinstance(
-                v, bool
-            )
+            return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
 
         lr = self.learning_rate
         if not (lr == "auto" if isinstance(lr, str) else is_real(lr) and 0 < lr < math.inf):
@@ -404,7 +407,7 @@ class LinearRegression(_GradientDescentModel):
     >>> import xpgd
     >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
     >>> model = xpgd.LinearRegression(tol=1e-10).fit(X, 2 * X[:, 0] + 1)
-    >>> np.round(model.coef_, 6), np.round(float(model.intercept_), 6)
+    >>> np.round(model.coef_, 6), round(float(model.intercept_), 6)
     (array([2.]), 1.0)
     """
 
@@ -641,7 +644,9 @@ class LogisticRegression(_GradientDescentModel):
         xp = _namespace(pred)
         X_like = pred
         y = follow(y, X_like, xp, what="y")
-        hits = xp.astype(pred == xp.reshape(y, pred.shape), xp.float64 if _has_f64(xp) else xp.float32)
+        hits = xp.astype(
+            pred == xp.reshape(y, pred.shape), xp.float64 if _has_f64(xp) else xp.float32
+        )
         if sample_weight is None:
             (value,) = materialize(xp.mean(hits), xp=xp)
         else:

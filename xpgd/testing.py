@@ -137,7 +137,9 @@ def backend_cases(names: Iterable[str] | None = None) -> list[BackendCase]:
     known = {c.name for c in cases} | {c.id for c in cases}
     for n in names:
         if n not in known:
-            info = _probe(n) if n in ("numpy", "cupy", "torch", "array_api_strict", "dask") else None
+            info = (
+                _probe(n) if n in ("numpy", "cupy", "torch", "array_api_strict", "dask") else None
+            )
             why = f": {info.reason}" if info is not None else ""
             raise ValueError(
                 f"unknown or unavailable test backend {n!r}{why}; available: {sorted(known)}"
@@ -264,9 +266,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     lines = ["xpgd test backends: " + ", ".join(c.id for c in backend_cases())]
     missing = [
-        f"{name} ({info.reason})"
-        for name, info in _probe_all().items()
-        if not info.available
+        f"{name} ({info.reason})" for name, info in _probe_all().items() if not info.available
     ]
     if missing:
         lines.append("xpgd backends not tested here: " + "; ".join(missing))

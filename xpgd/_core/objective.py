@@ -245,8 +245,13 @@ class LinearObjective:
     def data_sums(self, theta: Array) -> tuple[Array, Array]:
         """:func:`block_terms` over all of X (the Dask subclass sums over chunks)."""
         return block_terms(
-            theta, self.X, self.y, self.sample_weight,
-            family=self.family, fit_intercept=self.fit_intercept, xp=self.xp,
+            theta,
+            self.X,
+            self.y,
+            self.sample_weight,
+            family=self.family,
+            fit_intercept=self.fit_intercept,
+            xp=self.xp,
         )
 
     def gram_sums(self, v: Array) -> Array:
@@ -294,8 +299,9 @@ class LinearObjective:
             hu = hu + self.alpha * self._penalised(u, xp=self.param_xp)
         return self.pullback(hu)
 
-    def lipschitz(self, *, n_iter: int = 20, matvec: Callable[[Array], Array] | None = None
-                  ) -> Array:
+    def lipschitz(
+        self, *, n_iter: int = 20, matvec: Callable[[Array], Array] | None = None
+    ) -> Array:
         """Upper estimate of the Lipschitz constant ``L`` of the gradient (0-d array).
 
         ``L = lambda_max`` of :meth:`curvature_matvec`, from ``n_iter`` power iterations

@@ -91,9 +91,7 @@ def nesterov(learning_rate: float | Array, *, xp: Any) -> Transform:
     def init(theta: Array) -> NesterovState:
         return NesterovState(theta, xp.ones((), dtype=theta.dtype, device=_device(theta)))
 
-    def update(
-        grad: Array, state: NesterovState, theta: Array
-    ) -> tuple[Array, NesterovState]:
+    def update(grad: Array, state: NesterovState, theta: Array) -> tuple[Array, NesterovState]:
         x_new = theta - learning_rate * grad
         step = x_new - state.x
         uphill = xp.sum(grad * step) > 0
