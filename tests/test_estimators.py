@@ -193,15 +193,19 @@ def test_float32_in_float32_out_and_integer_x_promoted(backend, rng):
     assert dtype_name(model.coef_.dtype) == dtype_name(default)
 
 
-def test_sample_weight_equals_repeated_rows(rng):
+def test_sample_weight_equals_repeated_rows(backend, rng):
     X, y = make_classification(rng, n=80)
-    counts = rng.integers(0, 4, size=len(y))
+    counts = rng.integers(0, 4, size=len(y))  # zeros drop rows, 2 and 3 repeat them
     counts[:2] = 1
     weighted = xpgd.LogisticRegression(alpha=0.01, tol=1e-12, max_iter=50_000)
-    weighted.fit(X, y, sample_weight=counts.astype(float))
+    weighted.fit(
+        backend.asarray(X), backend.asarray(y), sample_weight=backend.asarray(counts, "float64")
+    )
     repeated = xpgd.LogisticRegression(alpha=0.01, tol=1e-12, max_iter=50_000)
-    repeated.fit(np.repeat(X, counts, axis=0), np.repeat(y, counts))
-    np.testing.assert_allclose(weighted.coef_, repeated.coef_, rtol=1e-9)
+    repeated.fit(backend.asarray(np.repeat(X, counts, axis=0)), np.repeat(y, counts))
+    assert_close(weighted.coef_, repeated.coef_, rtol=1e-9)
+    Xb, yb = backend.asarray(X), backend.asarray(y)
+    assert weighted.score(Xb, yb) == pytest.approx(repeated.score(Xb, yb))
 
 
 def test_pandas_and_list_inputs(rng):

@@ -618,6 +618,9 @@ class LogisticRegression(_GradientDescentModel):
         array of shape (n_samples,)
         """
         X, xp = self._validated_X(X, "predict")
+        return self._labels(X, xp)
+
+    def _labels(self, X: Array, xp: Namespace) -> Array:
         positive = self._decision(X, xp) > 0
         classes = self.classes_
         if isinstance(classes, np.ndarray) and classes.dtype.kind not in "biuf":
@@ -636,22 +639,20 @@ class LogisticRegression(_GradientDescentModel):
         -------
         float
         """
-        pred = self.predict(X)
-        if isinstance(pred, np.ndarray):
-            y_host = host_array(y) if is_host_input(y) else to_numpy(y)
+        X, xp = self._validated_X(X, "score")
+        pred = self._labels(X, xp)
+        if isinstance(pred, np.ndarray) and not isinstance(X, np.ndarray):
+            # Host labels (strings) predicted from device data: compare on the host.
+            hits = pred == (host_array(y) if is_host_input(y) else to_numpy(y)).reshape(-1)
             w = None if sample_weight is None else to_numpy(sample_weight)
-            return float(np.average(pred == y_host.reshape(pred.shape), weights=w))
-        xp = _namespace(pred)
-        X_like = pred
-        y = follow(y, X_like, xp, what="y")
-        hits = xp.astype(
-            pred == xp.reshape(y, pred.shape), xp.float64 if _has_f64(xp) else xp.float32
-        )
-        if sample_weight is None:
+            return float(np.average(hits, weights=w))
+        y = follow(y, X, xp, what="y")
+        hits = xp.astype(pred == xp.reshape(y, pred.shape), X.dtype)
+        weights = check_sample_weight(sample_weight, X, xp)
+        if weights is None:
             (value,) = materialize(xp.mean(hits), xp=xp)
         else:
-            w = xp.astype(follow(sample_weight, X_like, xp, what="sample_weight"), hits.dtype)
-            (value,) = materialize(xp.sum(w * hits) / xp.sum(w), xp=xp)
+            (value,) = materialize(xp.sum(weights * hits) / xp.sum(weights), xp=xp)
         return float(value)
 
     def __sklearn_tags__(self) -> Any:
@@ -662,13 +663,3 @@ class LogisticRegression(_GradientDescentModel):
         # Binary only until multinomial lands; scikit-learn's checks then use 2 classes.
         tags.classifier_tags = ClassifierTags(multi_class=False)
         return tags
-
-
-def _namespace(x: Array) -> Namespace:
-    from array_api_compat import array_namespace
-
-    return array_namespace(x)
-
-
-def _has_f64(xp: Namespace) -> bool:
-    return "float64" in xp.__array_namespace_info__().dtypes()

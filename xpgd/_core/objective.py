@@ -39,6 +39,7 @@ import math
 from collections.abc import Callable
 
 from array_api_compat import device as device_of
+from array_api_compat import is_lazy_array
 
 from xpgd._core.losses import LossFamily
 from xpgd._typing import Array, Namespace
@@ -111,6 +112,8 @@ def column_stats(
     positive scale gives the same optimum (it is a change of variables).
     """
     n = X.shape[0]
+    if is_lazy_array(X):
+        block_rows = n  # Dask is already blocked: one expression over its chunks
     origin = X[0, :]
     first = second = None
     total = float(n) if sample_weight is None else xp.sum(sample_weight)
