@@ -221,11 +221,15 @@ class _GradientDescentModel:
             verbose=int(self.verbose),
         )
         if not result.converged and self.tol is not None:
+            fixes = ["increase max_iter", "loosen tol"]
+            if self.solver == "gd":
+                fixes.append("use solver='nesterov'")
+            if self.learning_rate != "auto":
+                fixes.append("use learning_rate='auto'")
             warnings.warn(
                 f"{type(self).__name__} stopped at max_iter={self.max_iter} iterations "
                 f"before reaching tol={self.tol} (largest gradient entry "
-                f"{result.grad_max:.3g}); increase max_iter, loosen tol, standardise the "
-                "features, or use learning_rate='auto'",
+                f"{result.grad_max:.3g}); {', '.join(fixes[:-1])} or {fixes[-1]}",
                 sklearn_compatible(ConvergenceWarning),
                 stacklevel=2,
             )
