@@ -18,6 +18,7 @@ from xpgd._backend import (
     use_backend,
 )
 from xpgd._functional import gradient_descent, predict, sigmoid
+from xpgd._io import load
 from xpgd.exceptions import (
     BackendError,
     ConvergenceWarning,
@@ -46,8 +47,10 @@ __all__ = [
     "NotFittedError",
     "__version__",
     "available_backends",
+    "compare_backends",
     "get_backend",
     "get_device",
+    "load",
     "gradient_descent",
     "predict",
     "set_backend",
@@ -56,3 +59,12 @@ __all__ = [
     "to_numpy",
     "use_backend",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # compare_backends imports nothing heavy, but keeps `import xpgd` minimal.
+    if name == "compare_backends":
+        from xpgd.compare import compare_backends
+
+        return compare_backends
+    raise AttributeError(f"module 'xpgd' has no attribute {name!r}")

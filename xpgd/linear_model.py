@@ -162,7 +162,9 @@ class _GradientDescentModel:
     def _theta_to_attributes(self, theta: Array, xp: Namespace) -> dict[str, Any]:
         raise NotImplementedError  # pragma: no cover - abstract
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> _GradientDescentModel:
+    def fit(
+        self, X: Any, y: Any, sample_weight: Any = None, *, callback: Any = None
+    ) -> _GradientDescentModel:
         """Fit the model by gradient descent.
 
         Parameters
@@ -176,6 +178,9 @@ class _GradientDescentModel:
             Targets; moved to X's namespace and device.
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights; the loss is their weighted mean.
+        callback : callable, optional
+            ``callback(iteration, loss, grad_max)``, called with host floats every
+            ``check_every`` iterations (when the loop syncs anyway): a progress hook.
 
         Returns
         -------
@@ -219,6 +224,7 @@ class _GradientDescentModel:
             check_every=int(self.check_every),
             solver=self.solver,
             verbose=int(self.verbose),
+            callback=callback,
         )
         if not result.converged and self.tol is not None:
             fixes = ["increase max_iter", "loosen tol"]
@@ -247,6 +253,18 @@ class _GradientDescentModel:
             if value is not None:
                 setattr(self, name, value)
         return self
+
+    def save(self, path: Any, **metadata: Any) -> Any:
+        """Write the fitted model to ``path`` (``.npz``: arrays plus JSON metadata, no
+        pickle, written atomically); read it back with :func:`xpgd.load`.
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        from xpgd._io import save
+
+        return save(self, path, extra=metadata)
 
     # ------------------------------------------------------------------ predict
 

@@ -52,6 +52,7 @@ def run(
     xp: Namespace,
     safe_learning_rate: Callable[[], float] | None = None,
     verbose: int = 0,
+    callback: Callable[[int, float, float], object] | None = None,
 ) -> SolverResult:
     """Minimise the objective behind ``evaluate`` from ``theta0``.
 
@@ -74,6 +75,9 @@ def run(
         Called only when the run diverges, to suggest a learning rate in the message.
     verbose : int
         Print the loss and gradient norm at each check when > 0.
+    callback : callable, optional
+        ``callback(iteration, loss, grad_max)`` at each check, with host floats already
+        fetched (no extra sync): a progress hook.
 
     Raises
     ------
@@ -99,6 +103,8 @@ def run(
                 loss0 = loss_now
             if verbose:
                 print(f"iter {iteration:6d}  loss {loss_now:.10g}  max|grad| {grad_max:.3g}")
+            if callback is not None:
+                callback(iteration, loss_now, grad_max)
             if not (math.isfinite(loss_now) and math.isfinite(grad_max)) or (
                 loss_now > loss0 + growth * abs(loss0)
             ):
@@ -139,6 +145,7 @@ def minimize(
     check_every: int,
     solver: str = "gd",
     verbose: int = 0,
+    callback: Callable[[int, float, float], object] | None = None,
 ) -> SolverResult:
     """Minimise ``objective`` from ``theta0`` with ``solver``, on the objective's device.
 
@@ -169,5 +176,6 @@ def minimize(
         xp=xp,
         safe_learning_rate=safe_learning_rate,
         verbose=verbose,
+        callback=callback,
     )
     return result._replace(theta=objective.original(result.theta))

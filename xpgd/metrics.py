@@ -1,0 +1,246 @@
+"""Metrics written against the Array API: they run where the predictions are.
+
+Scores that are one number come back as Python floats (one host sync each); the
+confusion matrix and per-class scores stay arrays in the inputs' namespace and device.
+Labels of non-numeric types (strings) live on the host, so they are compared with NumPy.
+``y_true`` follows ``y_pred`` (moved to its namespace and device when given on the host).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+from array_api_compat import array_namespace
+from array_api_compat import device as device_of
+
+from xpgd._backend import follow, is_host_input, is_lazy, materialize, to_numpy
+
+from xpgd._typing import Array, Namespace
+from xpgd._validation import default_float
+from xpgd.exceptions import InputError
+
+__all__ = [
+    "ClassScores",
+    "accuracy_score",
+    "classification_report",
+    "confusion_matrix",
+    "mean_absolute_error",
+    "mean_squared_error",
+    "precision_recall_f1",
+    "r2_score",
+    "root_mean_squared_error",
+]
+
+
+def _pair(y_true: Any, y_pred: Any) -> tuple[Array, Array, Namespace]:
+    """``(y_true, y_pred, xp)`` in the predictions' namespace, 1-D or 2-D, same length."""
+    if is_host_input(y_pred):
+        y_pred = np.asarray(y_pred)
+    xp = array_namespace(y_pred)
+    y_true = follow(y_true, y_pred, xp, what="y_true")
+    if y_true.shape[0] != y_pred.shape[0]:
+        raise InputError(
+            f"y_true has {y_true.shape[0]} samples but y_pred has {y_pred.shape[0]}; pass "
+            "predictions for the same rows"
+        )
+    if y_true.ndim == 2 and y_true.shape[1] == 1 and y_pred.ndim == 1:
+        y_true = y_true[:, 0]
+    if y_pred.ndim == 2 and y_pred.shape[1] == 1 and y_true.ndim == 1:
+        y_pred = y_pred[:, 0]
+    return y_true, y_pred, xp
+
+
+def _float_pair(y_true: Any, y_pred: Any) -> tuple[Array, Array, Namespace]:
+    y_true, y_pred, xp = _pair(y_true, y_pred)
+    dtype = y_pred.dtype
+    if not xp.isdtype(dtype, "real floating"):
+        dtype = default_float(xp, device_of(y_pred))
+    return xp.astype(y_true, dtype), xp.astype(y_pred, dtype), xp
+
+
+def _scalar(value: Array, xp: Namespace) -> float:
+    (value,) = materialize(value, xp=xp)
+    return float(value)
+
+
+def _mean(values: Array, sample_weight: Any, like: Array, xp: Namespace) -> Array:
+    if sample_weight is None:
+        return xp.mean(values, axis=0)
+    w = xp.astype(follow(sample_weight, like, xp, what="sample_weight"), values.dtype)
+    if values.ndim == 2:
+        w = w[:, None]
+    return xp.sum(w * values, axis=0) / xp.sum(w, axis=0)
+
+
+def mean_squared_error(y_true: Any, y_pred: Any, *, sample_weight: Any = None) -> float:
+    """Mean of ``(y_true - y_pred)^2`` (averaged over outputs for 2-D targets).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mean_squared_error(np.array([1.0, 2.0]), np.array([1.0, 4.0]))
+    2.0
+    """
+    t, p, xp = _float_pair(y_true, y_pred)
+    return _scalar(xp.mean(_mean((t - p) ** 2, sample_weight, p, xp)), xp)
+
+
+def root_mean_squared_error(y_true: Any, y_pred: Any, *, sample_weight: Any = None) -> float:
+    """Square root of :func:`mean_squared_error` (per output, then averaged)."""
+    t, p, xp = _float_pair(y_true, y_pred)
+    return _scalar(xp.mean(xp.sqrt(_mean((t - p) ** 2, sample_weight, p, xp))), xp)
+
+
+def mean_absolute_error(y_true: Any, y_pred: Any, *, sample_weight: Any = None) -> float:
+    """Mean of ``|y_true - y_pred|`` (averaged over outputs)."""
+    t, p, xp = _float_pair(y_true, y_pred)
+    return _scalar(xp.mean(_mean(xp.abs(t - p), sample_weight, p, xp)), xp)
+
+
+def r2_score(y_true: Any, y_pred: Any, *, sample_weight: Any = None) -> float:
+    """Coefficient of determination ``1 - SS_res / SS_tot`` (averaged over outputs).
+
+    A constant ``y_true`` scores 1.0 when predicted exactly and 0.0 otherwise, as in
+    scikit-learn.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> r2_score(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0]))
+    1.0
+    """
+    t, p, xp = _float_pair(y_true, y_pred)
+    mean = _mean(t, sample_weight, p, xp)
+    res = _mean((t - p) ** 2, sample_weight, p, xp)
+    tot = _mean((t - mean) ** 2, sample_weight, p, xp)
+    res, tot = (np.atleast_1d(to_numpy(a)) for a in materialize(res, tot, xp=xp))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scores = np.where(tot > 0, 1.0 - res / np.where(tot > 0, tot, 1.0), (res == 0) * 1.0)
+    return float(np.mean(scores))
+
+
+def accuracy_score(y_true: Any, y_pred: Any, *, sample_weight: Any = None) -> float:
+    """Fraction (or weighted fraction) of exactly matching labels."""
+    t, p, xp = _label_pair(y_true, y_pred)
+    hits = xp.astype(t == p, default_float(xp, device_of(p)))
+    return _scalar(_mean(hits, sample_weight, p, xp), xp)
+
+
+def _label_pair(y_true: Any, y_pred: Any) -> tuple[Array, Array, Namespace]:
+    host = [is_host_input(v) and np.asarray(v).dtype.kind not in "biuf" for v in (y_true, y_pred)]
+    if any(host):  # string labels exist only on the host
+        t = to_numpy(y_true) if not is_host_input(y_true) else np.asarray(y_true)
+        p = to_numpy(y_pred) if not is_host_input(y_pred) else np.asarray(y_pred)
+        return _pair(t.reshape(-1), p.reshape(-1))
+    return _pair(y_true, y_pred)
+
+
+def confusion_matrix(
+    y_true: Any, y_pred: Any, *, labels: Any = None
+) -> tuple[Array, Array | np.ndarray]:
+    """Counts of (true label, predicted label) pairs.
+
+    Computed as one matrix product of one-hot indicators, where the labels are.
+
+    Parameters
+    ----------
+    y_true, y_pred : array of shape (n_samples,)
+    labels : array-like, optional
+        The label order (rows and columns); default the sorted union of both inputs.
+
+    Returns
+    -------
+    matrix : array of shape (n_labels, n_labels)
+        ``matrix[i, j]``: samples of true label ``labels[i]`` predicted as ``labels[j]``,
+        as int64 in the predictions' namespace.
+    labels : array
+        The labels, in order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cm, labels = confusion_matrix(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]))
+    >>> cm
+    array([[1, 1],
+           [0, 2]])
+    """
+    t, p, xp = _label_pair(y_true, y_pred)
+    if is_lazy(xp):  # a few labels, computed once; Dask broadcasts NumPy against chunks
+        labels = np.unique(to_numpy(xp.concat([t, p]))) if labels is None else labels
+        labels = np.asarray(labels)
+    elif labels is None:
+        labels = xp.unique_values(xp.concat([t, p]))
+    else:
+        labels = xp.asarray(labels, device=device_of(p))
+    dtype = default_float(xp, device_of(p))
+    true_hot = xp.astype(t[:, None] == labels[None, :], dtype)
+    pred_hot = xp.astype(p[:, None] == labels[None, :], dtype)
+    return xp.astype(xp.round(true_hot.T @ pred_hot), xp.int64), labels
+
+
+class ClassScores(NamedTuple):
+    """Per-class precision, recall, F1 and support (arrays in the inputs' namespace)."""
+
+    labels: Array
+    precision: Array
+    recall: Array
+    f1: Array
+    support: Array
+
+
+def precision_recall_f1(y_true: Any, y_pred: Any, *, labels: Any = None) -> ClassScores:
+    """Precision, recall, F1 and support for each class (0 where undefined)."""
+    cm, labels = confusion_matrix(y_true, y_pred, labels=labels)
+    xp = array_namespace(cm)
+    counts = xp.astype(cm, default_float(xp, device_of(cm)))
+    hits = _diag(counts, xp)
+    predicted, support = xp.sum(counts, axis=0), xp.sum(counts, axis=1)
+    zero = xp.zeros_like(hits)
+    precision = xp.where(predicted > 0, hits / xp.where(predicted > 0, predicted, 1.0), zero)
+    recall = xp.where(support > 0, hits / xp.where(support > 0, support, 1.0), zero)
+    total = precision + recall
+    f1 = xp.where(total > 0, 2 * precision * recall / xp.where(total > 0, total, 1.0), zero)
+    return ClassScores(labels, precision, recall, f1, xp.astype(support, xp.int64))
+
+
+def _diag(a: Array, xp: Namespace) -> Array:
+    n = a.shape[0]
+    eye = xp.eye(n, dtype=a.dtype, device=device_of(a))
+    return xp.sum(a * eye, axis=1)
+
+
+def classification_report(
+    y_true: Any,
+    y_pred: Any,
+    *,
+    labels: Any = None,
+    target_names: list[str] | None = None,
+    digits: int = 3,
+) -> str:
+    """A text report of per-class precision, recall, F1 and support, with averages.
+
+    ``labels`` fixes the row order (default: sorted). The numbers are computed where the
+    labels are; only the small table is fetched.
+    """
+    scores = precision_recall_f1(y_true, y_pred, labels=labels)
+    labels = to_numpy(scores.labels)
+    rows = [to_numpy(a) for a in (scores.precision, scores.recall, scores.f1, scores.support)]
+    names = [str(v) for v in labels] if target_names is None else list(target_names)
+    if len(names) != len(labels):
+        raise InputError(f"target_names has {len(names)} names for {len(labels)} labels")
+    width = max(12, *(len(n) for n in names))
+    header = f"{'':>{width}} {'precision':>9} {'recall':>9} {'f1-score':>9} {'support':>9}"
+    lines = [header, ""]
+    for i, name in enumerate(names):
+        p, r, f, s = (rows[0][i], rows[1][i], rows[2][i], rows[3][i])
+        lines.append(f"{name:>{width}} {p:9.{digits}f} {r:9.{digits}f} {f:9.{digits}f} {s:9d}")
+    support = rows[3]
+    total = int(support.sum())
+    accuracy = float(np.sum(to_numpy(confusion_matrix(y_true, y_pred)[0]).diagonal())) / total
+    lines.append("")
+    lines.append(f"{'accuracy':>{width}} {'':>9} {'':>9} {accuracy:9.{digits}f} {total:9d}")
+    for avg, weights in (("macro avg", None), ("weighted avg", support)):
+        p, r, f = (float(np.average(rows[k], weights=weights)) for k in range(3))
+        lines.append(f"{avg:>{width}} {p:9.{digits}f} {r:9.{digits}f} {f:9.{digits}f} {total:9d}")
+    return "\n".join(lines)
