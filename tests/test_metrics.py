@@ -48,7 +48,7 @@ def test_classification_metrics_match_sklearn(backend, rng):
     pred = np.where(rng.uniform(size=60) < 0.7, y, rng.integers(0, 3, size=60))
     yb, pb = backend.asarray(y), backend.asarray(pred)
     assert metrics.accuracy_score(yb, pb) == pytest.approx(skm.accuracy_score(y, pred))
-    cm, labels = metrics.confusion_matrix(yb, pb)
+    cm, _ = metrics.confusion_matrix(yb, pb)
     expected_ns = backend.xp
     assert_close(cm, skm.confusion_matrix(y, pred), xp=expected_ns, device=backend.device)
     scores = metrics.precision_recall_f1(yb, pb)

@@ -12,7 +12,6 @@ traceback (set ``XPGD_DEBUG=1`` to see one).
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import pathlib
 import sys
@@ -284,17 +283,17 @@ def _fit(args: argparse.Namespace) -> int:
         scale_target=model_kind == "linear",
     )
     pre, out = data.preprocessor, pathlib.Path(args.out)
+    fitted_on = "all rows, as the classic" if args.classic else "the training rows"
     print(
         f"{args.data}: {len(df)} rows; target {args.target!r}; {model_kind} regression; "
         f"{len(pre.feature_names_out_)} features after encoding; "
         f"{data.X_train.shape[0]} training rows, {data.X_test.shape[0]} held out "
-        f"(preprocessing fitted on {'all rows, as the classic' if args.classic else 'the training rows'})"
+        f"(preprocessing fitted on {fitted_on})"
     )
     estimator_cls = xpgd.LinearRegression if model_kind == "linear" else xpgd.LogisticRegression
-    lr = args.learning_rate
     options: dict[str, Any] = {
         "solver": args.solver,
-        "learning_rate": lr,
+        "learning_rate": args.learning_rate,
         "max_iter": args.max_iter,
         "backend": args.backend,
         "device": args.device,
@@ -458,12 +457,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument(
         "--categorical",
-        nargs="*",
+        nargs="+",
+        action="extend",
         default=None,
         metavar="COLUMN",
         help="numeric columns to one-hot encode too (text columns always are)",
     )
-    fit.add_argument("--drop", nargs="*", default=None, metavar="COLUMN")
+    fit.add_argument("--drop", nargs="+", action="extend", default=None, metavar="COLUMN")
     fit.add_argument(
         "--derive",
         action="append",
@@ -502,7 +502,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("data", nargs="?", help="CSV file (default: iris, setosa vs rest)")
     compare.add_argument("--target")
     compare.add_argument("--model", choices=["linear", "logistic"])
-    compare.add_argument("--categorical", nargs="*", default=None, metavar="COLUMN")
+    compare.add_argument(
+        "--categorical", nargs="+", action="extend", default=None, metavar="COLUMN"
+    )
     compare.add_argument("--backends", help="comma-separated names (default: all available)")
     compare.add_argument("--max-iter", type=int, default=1000)
     compare.add_argument(

@@ -15,7 +15,6 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from xpgd._backend import follow, is_host_input, is_lazy, materialize, to_numpy
-
 from xpgd._typing import Array, Namespace
 from xpgd._validation import default_float
 from xpgd.exceptions import InputError
