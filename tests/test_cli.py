@@ -197,3 +197,12 @@ def test_save_load_round_trip_on_other_backends(tmp_path, rng):
     with pytest.raises(xpgd.InputError, match="not a readable xpgd model"):
         (tmp_path / "junk.npz").write_bytes(b"not a zip")
         xpgd.load(tmp_path / "junk.npz")
+
+
+def test_demo_runs_on_array_api_strict_device1(tmp_path, capsys):
+    # device1 refuses any silent conversion to NumPy: the whole demo must stay there,
+    # with only the explicit transfers for printing and plotting.
+    args = ["demo", "--backend", "array_api_strict", "--device", "device1"]
+    assert main([*args, "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "backend array_api_strict on device1" in out and "Initial cost: 0.693147" in out

@@ -18,6 +18,7 @@ import sys
 import time
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
 import xpgd
@@ -115,7 +116,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     _check_backend(args)
     out = pathlib.Path(args.out)
-    backend = args.backend
+    backend, device = args.backend, args.device
     written = []
 
     # The classic logistic experiment, exactly: z-score on all rows, bias, 20 % held out,
@@ -125,14 +126,15 @@ def _demo(args: argparse.Namespace) -> int:
     X = np.hstack([np.ones((len(X), 1)), X])
     y = iris.y.astype(np.float64)
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.2, random_state=args.seed)
-    X_tr, y_tr, X_te = (xpgd.to_backend(a, backend) for a in (X_tr, y_tr, X_te))
+    X_tr, y_tr, X_te = (xpgd.to_backend(a, backend, device) for a in (X_tr, y_tr, X_te))
     _print_block("Logistic regression: iris, setosa vs the rest (the classic exercise)")
     print(
-        f"backend {xpgd.get_backend() if backend is None else backend}; "
+        f"backend {xpgd.get_backend() if backend is None else backend}"
+        f"{'' if device is None else f' on {device}'}; "
         f"{X_tr.shape[0]} training rows, {X_te.shape[0]} held out; 4 features z-scored "
         "+ bias; zero start; learning rate 0.05; 1000 iterations"
     )
-    params0 = xpgd.to_backend(np.zeros(X.shape[1]), backend)
+    params0 = xpgd.to_backend(np.zeros(X.shape[1]), backend, device)
     cost, params = xpgd.gradient_descent(X_tr, y_tr, params0, 0.05, 1000, loss="logistic")
     cost_host = xpgd.to_numpy(cost)
     n_train = X_tr.shape[0]
@@ -179,6 +181,7 @@ def _demo(args: argparse.Namespace) -> int:
         random_state=args.seed,
         categorical=["sex"],
         backend=backend,
+        device=device,
     )
     pre = data.preprocessor
     _print_block("Linear regression: diabetes progression (442 patients, 10 measurements)")
@@ -186,17 +189,22 @@ def _demo(args: argparse.Namespace) -> int:
         f"{data.X_train.shape[0]} training rows, {data.X_test.shape[0]} held out; numeric "
         "columns and target z-scored on the training rows; 'sex' one-hot encoded"
     )
-    ones = xpgd.to_backend(np.ones((data.X_train.shape[0], 1)), backend)
+    ones = xpgd.to_backend(np.ones((data.X_train.shape[0], 1)), backend, device)
     xp = xpgd._backend.namespace(xpgd._backend.backend_name_of(data.X_train))
     Xb = xp.concat([ones, data.X_train], axis=1)
     cost, params = xpgd.gradient_descent(
-        Xb, data.y_train, xp.zeros(Xb.shape[1], dtype=Xb.dtype), 0.03, 100, loss="squared"
+        Xb,
+        data.y_train,
+        xp.zeros(Xb.shape[1], dtype=Xb.dtype, device=array_api_compat.device(Xb)),
+        0.03,
+        100,
+        loss="squared",
     )
-    ones_te = xpgd.to_backend(np.ones((data.X_test.shape[0], 1)), backend)
+    ones_te = xpgd.to_backend(np.ones((data.X_test.shape[0], 1)), backend, device)
     classic = pre.inverse_transform_target(
         xpgd.predict(xp.concat([ones_te, data.X_test], axis=1), params, loss="squared")
     )
-    model = xpgd.LinearRegression(backend=backend).fit(data.X_train, data.y_train)
+    model = xpgd.LinearRegression(backend=backend, device=device).fit(data.X_train, data.y_train)
     fitted = pre.inverse_transform_target(model.predict(data.X_test))
     truth = pre.inverse_transform_target(data.y_test)
     print(
