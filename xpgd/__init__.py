@@ -28,6 +28,8 @@ from xpgd.exceptions import (
     InputTypeError,
     InvalidParameterError,
     NotFittedError,
+    OutOfMemoryError,
+    SeparationWarning,
 )
 from xpgd.linear_model import LinearRegression, LogisticRegression
 
@@ -45,6 +47,8 @@ __all__ = [
     "LinearRegression",
     "LogisticRegression",
     "NotFittedError",
+    "OutOfMemoryError",
+    "SeparationWarning",
     "__version__",
     "available_backends",
     "compare_backends",

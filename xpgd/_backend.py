@@ -307,12 +307,23 @@ def _normalize_device(name: str, device: Device | None) -> Device | None:
         dev = device if isinstance(device, module.Device) else module.Device(str(device))
     elif name == "torch":
         module = importlib.import_module("torch")
-        dev = module.device(device)
+        try:
+            dev = module.device(device)
+        except (RuntimeError, TypeError) as exc:
+            raise BackendError(f"{device!r} is not a torch device ({exc})") from None
+        if dev.type == "cuda" and not module.cuda.is_available():
+            raise BackendError(
+                f"device {device!r} asks for a GPU but torch sees no CUDA device here; "
+                f"use device='cpu' (torch's devices here are {list(info.devices)})"
+            )
         if dev.type == "cuda" and dev.index is None:
             dev = module.device("cuda", module.cuda.current_device())
     else:  # cupy: an int, "cuda:N", "N" or a cupy Device
         text = str(getattr(device, "id", device)).removeprefix("cuda").lstrip(":")
-        dev = int(text or 0)
+        try:
+            dev = int(text or 0)
+        except ValueError:
+            raise BackendError(f"{device!r} is not a CUDA device number for CuPy") from None
     if dev not in info.devices:
         raise BackendError(
             f"device {device!r} is not a device of backend {name!r}; "

@@ -16,6 +16,8 @@ __all__ = [
     "InputTypeError",
     "InvalidParameterError",
     "NotFittedError",
+    "OutOfMemoryError",
+    "SeparationWarning",
     "XpgdError",
 ]
 
@@ -54,11 +56,21 @@ class DivergenceError(XpgdError, FloatingPointError):
     """
 
 
+class OutOfMemoryError(XpgdError, MemoryError):
+    """The device (or host) ran out of memory during ``fit``; the message says how to fit
+    anyway (float32, Dask row chunks)."""
+
+
 class ConvergenceWarning(UserWarning):
     """The solver stopped at ``max_iter`` before meeting ``tol``.
 
     The message gives the iteration count, the remaining gradient norm and what to change.
     """
+
+
+class SeparationWarning(ConvergenceWarning):
+    """Unpenalised logistic regression on perfectly separable classes: the optimum lies at
+    infinity, so the coefficients grow for as long as the solver runs."""
 
 
 class DataConversionWarning(UserWarning):

@@ -48,6 +48,8 @@ from xpgd.exceptions import (
     ConvergenceWarning,
     InvalidParameterError,
     NotFittedError,
+    OutOfMemoryError,
+    SeparationWarning,
     sklearn_compatible,
 )
 
@@ -202,43 +204,37 @@ class _GradientDescentModel:
         X, xp = check_X(X, choice)
         target, attributes = self._prepare_target(y, X, xp)
         weights = check_sample_weight(sample_weight, X, xp)
-        objective = LinearObjective(
-            X,
-            target,
-            get_loss(self._loss),
-            sample_weight=weights,
-            alpha=float(self.alpha) if self.penalty == "l2" else 0.0,
-            fit_intercept=bool(self.fit_intercept),
-            standardize=True,
-            xp=xp,
-        )
-        local_xp = local_namespace(X, xp)
-        shape = (objective.n_params,) + tuple(target.shape[1:])
-        theta0 = local_xp.zeros(shape, dtype=X.dtype, device=_local_device(X, xp))
-        result = minimize(
-            objective,
-            theta0,
-            learning_rate=self.learning_rate,
-            max_iter=int(self.max_iter),
-            tol=None if self.tol is None else float(self.tol),
-            check_every=int(self.check_every),
-            solver=self.solver,
-            verbose=int(self.verbose),
-            callback=callback,
-        )
-        if not result.converged and self.tol is not None:
-            fixes = ["increase max_iter", "loosen tol"]
-            if self.solver == "gd":
-                fixes.append("use solver='nesterov'")
-            if self.learning_rate != "auto":
-                fixes.append("use learning_rate='auto'")
-            warnings.warn(
-                f"{type(self).__name__} stopped at max_iter={self.max_iter} iterations "
-                f"before reaching tol={self.tol} (largest gradient entry "
-                f"{result.grad_max:.3g}); {', '.join(fixes[:-1])} or {fixes[-1]}",
-                sklearn_compatible(ConvergenceWarning),
-                stacklevel=2,
+        alpha = float(self.alpha) if self.penalty == "l2" else 0.0
+        try:
+            objective = LinearObjective(
+                X,
+                target,
+                get_loss(self._loss),
+                sample_weight=weights,
+                alpha=alpha,
+                fit_intercept=bool(self.fit_intercept),
+                standardize=True,
+                xp=xp,
             )
+            local_xp = local_namespace(X, xp)
+            shape = (objective.n_params,) + tuple(target.shape[1:])
+            theta0 = local_xp.zeros(shape, dtype=X.dtype, device=_local_device(X, xp))
+            result = minimize(
+                objective,
+                theta0,
+                learning_rate=self.learning_rate,
+                max_iter=int(self.max_iter),
+                tol=None if self.tol is None else float(self.tol),
+                check_every=int(self.check_every),
+                solver=self.solver,
+                verbose=int(self.verbose),
+                callback=callback,
+            )
+        except Exception as exc:
+            if _is_out_of_memory(exc):
+                raise _out_of_memory(X, xp) from exc
+            raise
+        self._warn_not_converged(result, objective, target, alpha, xp)
         attributes.update(self._theta_to_attributes(result.theta, local_xp))
         attributes.update(
             n_iter_=result.n_iter,
@@ -265,6 +261,41 @@ class _GradientDescentModel:
         from xpgd._io import save
 
         return save(self, path, extra=metadata)
+
+    def _warn_not_converged(
+        self, result: Any, objective: LinearObjective, target: Array, alpha: float, xp: Any
+    ) -> None:
+        """Warn about an optimum at infinity (separable classes, no penalty; checked
+        whether or not tol was met, since the gradient vanishes there too) or about
+        stopping at ``max_iter``."""
+        name = type(self).__name__
+        if self._loss == "logistic" and alpha == 0.0:
+            z = objective.linear_predictor(result.theta)
+            (separated,) = materialize(xp.all((2.0 * target - 1.0) * z > 0), xp=xp)
+            if bool(separated):
+                warnings.warn(
+                    f"{name}: the classes are perfectly separable, so without a penalty the "
+                    "optimum lies at infinity and the coefficients grow for as long as the "
+                    f"solver runs (stopped after {result.n_iter} iterations); use "
+                    "penalty='l2' with alpha > 0 for a finite optimum",
+                    SeparationWarning,
+                    stacklevel=3,
+                )
+                return
+        if result.converged or self.tol is None:
+            return
+        fixes = ["increase max_iter", "loosen tol"]
+        if self.solver == "gd":
+            fixes.append("use solver='nesterov'")
+        if self.learning_rate != "auto":
+            fixes.append("use learning_rate='auto'")
+        warnings.warn(
+            f"{name} stopped at max_iter={self.max_iter} iterations before reaching "
+            f"tol={self.tol} (largest gradient entry {result.grad_max:.3g}); "
+            f"{', '.join(fixes[:-1])} or {fixes[-1]}",
+            sklearn_compatible(ConvergenceWarning),
+            stacklevel=3,
+        )
 
     # ------------------------------------------------------------------ predict
 
@@ -315,6 +346,22 @@ class _GradientDescentModel:
             input_tags=InputTags(two_d_array=True),
             array_api_support=True,
         )
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    # MemoryError (NumPy, CuPy's OutOfMemoryError) or torch.cuda.OutOfMemoryError.
+    return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError"
+
+
+def _out_of_memory(X: Array, xp: Namespace) -> OutOfMemoryError:
+    n, p = X.shape
+    size = n * p * (4 if "32" in str(X.dtype) else 8) / 1e9
+    return OutOfMemoryError(
+        f"out of memory fitting X of {n} x {p} {X.dtype} ({size:.2f} GB) on "
+        f"{backend_name_of(X)}: pass float32 data (half the memory), or a Dask array with "
+        "row chunks (dask.array.from_array(X, chunks=(100_000, -1))) to fit chunk by chunk, "
+        "out of core"
+    )
 
 
 def _local_device(X: Array, xp: Namespace) -> Any:

@@ -206,6 +206,10 @@ class LinearObjective:
             return float(self.n_samples)
         return self.xp.sum(self.sample_weight)
 
+    def linear_predictor(self, theta: Array) -> Array:
+        """``X @ w + b`` for model coordinates ``theta`` (on X's namespace; lazy for Dask)."""
+        return _head(theta, self.X, self.fit_intercept)
+
     # ------------------------------------------------------------------ coordinates
 
     def _column(self, v: Array, like: Array) -> Array:
