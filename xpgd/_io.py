@@ -7,10 +7,12 @@ leaves half a model behind.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pathlib
 import tempfile
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -34,6 +36,18 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
+
+
+def _digest(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 of the metadata (without the digest) and of every array's dtype, shape
+    and bytes, in a fixed order."""
+    h = hashlib.sha256()
+    h.update(json.dumps({k: v for k, v in meta.items() if k != "sha256"}, sort_keys=True).encode())
+    for key in sorted(arrays):
+        a = np.ascontiguousarray(arrays[key])
+        h.update(f"{key}:{a.dtype.str}:{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def save(
@@ -68,6 +82,7 @@ def save(
         "feature_names_in_": None if names is None else [str(n) for n in names],
         "extra": _jsonable(extra or {}),
     }
+    meta["sha256"] = _digest(meta, arrays)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -91,10 +106,20 @@ def load(path: str | pathlib.Path, *, backend: str | None = None, device: Any = 
             arrays = {k: data[k] for k in data.files if k != "__metadata__"}
     except FileNotFoundError:
         raise InputError(f"no such model file: {path}") from None
-    except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise InputError(f"{path} is not a readable xpgd model file ({exc})") from None
-    if meta.get("format") != FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise InputError(f"{path} is not an xpgd model file")
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise InputError(
+            f"{path} was written by xpgd {meta.get('xpgd_version')} in a newer format "
+            f"(version {meta.get('format_version')}); upgrade xpgd to read it"
+        )
+    if meta.get("sha256") != _digest(meta, arrays):
+        raise InputError(
+            f"{path} is corrupted or was modified after it was written (checksum mismatch); "
+            "save the model again"
+        )
     cls = {
         "LinearRegression": xpgd.LinearRegression,
         "LogisticRegression": xpgd.LogisticRegression,
