@@ -419,10 +419,17 @@ def _move_host(x: np.ndarray, name: str, device: Device | None, like: Array | No
         return x
     if name == "dask":
         da = importlib.import_module("dask.array")
-        if like is not None and array_api_compat.is_dask_array(like) and x.ndim >= 1:
+        if (
+            like is not None
+            and array_api_compat.is_dask_array(like)
+            and x.ndim >= 1
+            and x.shape[0] == like.shape[0]  # else the caller's length check reports it
+        ):
             chunks = (like.chunks[0],) + tuple((s,) for s in x.shape[1:])
+        elif x.size == 0 or x.ndim == 0:
+            chunks = -1  # nothing to split (Dask cannot auto-chunk empty arrays)
         else:
-            chunks = ("auto",) + (-1,) * (x.ndim - 1) if x.ndim else ()
+            chunks = ("auto",) + (-1,) * (x.ndim - 1)
         return da.from_array(x, chunks=chunks)
     if name == "torch":
         torch = importlib.import_module("torch")
@@ -548,7 +555,7 @@ def follow(v: Any, X: Array, xp: Namespace, *, what: str) -> Array:
         # (an explicit, documented transfer, done once at the start of the call).
         return _move_host(to_numpy(v), want, None if want == "dask" else dev, like=X)
     if want == "dask":
-        if v.ndim >= 1 and v.chunks[0] != X.chunks[0]:
+        if v.ndim >= 1 and v.shape[0] == X.shape[0] and v.chunks[0] != X.chunks[0]:
             v = v.rechunk((X.chunks[0],) + tuple((s,) for s in v.shape[1:]))
         return v
     if not same_device(array_api_compat.device(v), dev):
