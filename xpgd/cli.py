@@ -261,8 +261,15 @@ def _fit(args: argparse.Namespace) -> int:
         if not sep or not name.strip():
             raise InputError(f"--derive {rule!r}: use NAME=EXPRESSION, e.g. 'Age=2020 - Year'")
         derived[name.strip()] = expr.strip()
-    model_kind = args.model or _guess_model(df[args.target])
     y_col = df[args.target]
+    if y_col.isna().all():
+        raise InputError(f"target column {args.target!r} has no values (all blank)")
+    if y_col.isna().any():
+        raise InputError(
+            f"target column {args.target!r} has {int(y_col.isna().sum())} blank values; drop "
+            "those rows first"
+        )
+    model_kind = args.model or _guess_model(y_col)
     if model_kind == "linear" and not _is_numeric(y_col):
         raise InputError(
             f"target column {args.target!r} is not numeric ({y_col.dtype}); "
