@@ -12,9 +12,9 @@ import traceback
 
 import numpy as np
 import pytest
+from conftest import make_classification, make_regression
 
 import xpgd
-from conftest import make_classification, make_regression
 
 LIN, LOG = xpgd.LinearRegression, xpgd.LogisticRegression
 
