@@ -326,3 +326,13 @@ def test_objective_value_in_history_is_the_documented_objective(rng):
     assert float(model.loss_history_[-1]) == pytest.approx(
         squared_objective(w, b, X, y, 0.2), rel=1e-12
     )
+
+
+def test_float32_dataframe_stays_float32_and_missing_values_are_named():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"a": np.arange(6, dtype=np.float32), "b": np.ones(6, np.float32)})
+    model = xpgd.LinearRegression().fit(df, np.arange(6.0))
+    assert model.coef_.dtype == np.float32
+    nullable = pd.DataFrame({"a": pd.array([1, None, 3, 4], dtype="Int64"), "b": [1.0] * 4})
+    with pytest.raises(xpgd.InputError, match="X has 1 NaN .*row 1, column 0"):
+        xpgd.LinearRegression().fit(nullable, np.arange(4.0))

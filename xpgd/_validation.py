@@ -61,7 +61,10 @@ def _host_numeric(X: Any, what: str) -> np.ndarray:
                     f"{what} column {j} ({col!r}) has non-numeric dtype {dt}; encode "
                     "categorical columns (e.g. pandas.get_dummies) or drop them before fit"
                 )
-        return X.to_numpy(dtype=float if any(dt.kind == "f" for dt in dtypes) else None)
+        arr = X.to_numpy()  # NumPy's common dtype: float32 columns stay float32
+        if arr.dtype.kind == "O":  # nullable extension dtypes with missing values
+            arr = X.to_numpy(dtype=np.float64, na_value=np.nan)
+        return arr
     arr = host_array(X)
     if arr.dtype.kind in "OUSV":
         try:
