@@ -334,5 +334,5 @@ def test_float32_dataframe_stays_float32_and_missing_values_are_named():
     model = xpgd.LinearRegression().fit(df, np.arange(6.0))
     assert model.coef_.dtype == np.float32
     nullable = pd.DataFrame({"a": pd.array([1, None, 3, 4], dtype="Int64"), "b": [1.0] * 4})
-    with pytest.raises(xpgd.InputError, match="X has 1 NaN .*row 1, column 0"):
+    with pytest.raises(xpgd.InputError, match=r"X has 1 NaN .*row 1, column 0"):
         xpgd.LinearRegression().fit(nullable, np.arange(4.0))

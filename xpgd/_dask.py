@@ -81,7 +81,7 @@ class ChunkedObjective(LinearObjective):
         self.device = None
         self.scale, self.mean, self.sd = dask.compute(objective.scale, objective.mean, objective.sd)
 
-    def data_sums(self, theta: Array) -> tuple[Array, Array]:
+    def data_sums(self, theta: Array) -> tuple[Array, Array]:  # one task per chunk
         X_blocks, y_blocks, w_blocks = self._blocks
         task = dask.delayed(_chunk_terms, pure=True)
         parts = dask.compute(

@@ -18,6 +18,7 @@ from xpgd._backend import (
     local_namespace,
     place,
     resolve_choice,
+    row_reducer,
 )
 from xpgd._core import losses
 from xpgd._core.objective import LinearObjective
@@ -178,6 +179,7 @@ def gradient_descent(
     elif params.ndim == 2 and y.ndim == 1:
         y = y[:, None]
     objective = LinearObjective(X, y, family, fit_intercept=False, xp=xp)
+    objective.row_reduce = row_reducer(X, xp)
     result = minimize(
         objective,
         params,

@@ -30,6 +30,7 @@ from xpgd._backend import (
     local_namespace,
     materialize,
     resolve_choice,
+    row_reducer,
     to_numpy,
 )
 from xpgd._core.losses import get_loss
@@ -216,6 +217,7 @@ class _GradientDescentModel:
                 standardize=True,
                 xp=xp,
             )
+            objective.row_reduce = row_reducer(X, xp)
             local_xp = local_namespace(X, xp)
             shape = (objective.n_params,) + tuple(target.shape[1:])
             theta0 = local_xp.zeros(shape, dtype=X.dtype, device=_local_device(X, xp))

@@ -44,7 +44,16 @@ from array_api_compat import is_lazy_array
 from xpgd._core.losses import LossFamily
 from xpgd._typing import Array, Namespace
 
-__all__ = ["LinearObjective", "block_gram", "block_terms", "column_stats"]
+__all__ = [
+    "LinearObjective",
+    "RowReduce",
+    "block_gram",
+    "block_terms",
+    "column_stats",
+    "row_blocks",
+    "sum_row_range",
+    "whole_rows",
+]
 
 
 # ---------------------------------------------------------------------- block kernels
@@ -98,6 +107,41 @@ def block_gram(
     """Unnormalised ``[1 X]^T S [1 X] v`` over the rows given (Hessian of the l2 loss)."""
     u = _weighted(_head(v, X, fit_intercept), sample_weight)
     return _stack(u, X, fit_intercept, xp=xp)
+
+
+RowReduce = Callable[[Callable[[int, int], tuple[Array, ...]], int], tuple[Array, ...]]
+"""``reduce(part, n)``: the sum over row ranges ``[lo, hi)`` covering ``0..n`` of
+``part(lo, hi)`` (a tuple of arrays). How the rows are cut, and whether the parts run in
+parallel, is the backend's choice (:func:`xpgd._backend.row_reducer`); the math only
+needs the sum."""
+
+
+def whole_rows(part: Callable[[int, int], tuple[Array, ...]], n: int) -> tuple[Array, ...]:
+    """All rows at once: one ``X @ w`` and one ``X.T @ r`` (the plain path; the GPU's)."""
+    return part(0, n)
+
+
+def row_blocks(block_rows: int) -> RowReduce:
+    """Rows in blocks of ``block_rows``: each block of X is read from memory once per
+    evaluation (its second use, ``X_b.T @ r_b``, finds it in cache) and the temporaries
+    are block-sized, not n-sized."""
+
+    def reduce(part: Callable[[int, int], tuple[Array, ...]], n: int) -> tuple[Array, ...]:
+        return sum_row_range(part, 0, n, block_rows)
+
+    return reduce
+
+
+def sum_row_range(
+    part: Callable[[int, int], tuple[Array, ...]], lo: int, hi: int, block_rows: int
+) -> tuple[Array, ...]:
+    """``part`` summed over ``[lo, hi)`` in blocks, in a fixed order (deterministic)."""
+    total: tuple[Array, ...] | None = None
+    for start in range(lo, hi, block_rows):
+        piece = part(start, min(start + block_rows, hi))
+        total = piece if total is None else tuple(a + b for a, b in zip(total, piece, strict=True))
+    assert total is not None, "empty row range"
+    return total
 
 
 def column_stats(
@@ -183,6 +227,7 @@ class LinearObjective:
             if self.fit_intercept:
                 self.mean = mean
         self.param_xp = xp
+        self.row_reduce: RowReduce = whole_rows
 
     @property
     def n_params(self) -> int:
@@ -249,23 +294,32 @@ class LinearObjective:
 
     # ------------------------------------------------------------------ sums over the data
 
+    def _rows(self, lo: int, hi: int) -> tuple[Array, Array, Array | None]:
+        """Views of rows ``lo:hi`` of X, y and the weights (no copy)."""
+        if lo == 0 and hi == self.n_samples:
+            return self.X, self.y, self.sample_weight
+        s = self.sample_weight
+        return self.X[lo:hi, ...], self.y[lo:hi, ...], None if s is None else s[lo:hi]
+
     def data_sums(self, theta: Array) -> tuple[Array, Array]:
-        """:func:`block_terms` over all of X (the Dask subclass sums over chunks)."""
-        return block_terms(
-            theta,
-            self.X,
-            self.y,
-            self.sample_weight,
-            family=self.family,
-            fit_intercept=self.fit_intercept,
-            xp=self.xp,
-        )
+        """:func:`block_terms` summed over the rows, in the blocks of ``row_reduce``."""
+
+        def part(lo: int, hi: int) -> tuple[Array, Array]:
+            X, y, s = self._rows(lo, hi)
+            return block_terms(
+                theta, X, y, s, family=self.family, fit_intercept=self.fit_intercept, xp=self.xp
+            )
+
+        return self.row_reduce(part, self.n_samples)
 
     def gram_sums(self, v: Array) -> Array:
-        """:func:`block_gram` over all of X (the Dask subclass sums over chunks)."""
-        return block_gram(
-            v, self.X, self.sample_weight, fit_intercept=self.fit_intercept, xp=self.xp
-        )
+        """:func:`block_gram` summed over the rows, in the blocks of ``row_reduce``."""
+
+        def part(lo: int, hi: int) -> tuple[Array]:
+            X, _, s = self._rows(lo, hi)
+            return (block_gram(v, X, s, fit_intercept=self.fit_intercept, xp=self.xp),)
+
+        return self.row_reduce(part, self.n_samples)[0]
 
     # ------------------------------------------------------------------ objective
 
