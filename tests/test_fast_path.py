@@ -76,3 +76,24 @@ def test_float32_sums_stay_within_1e_4_of_float64(rng):
     value32, grad32 = results[np.float32]
     assert abs(float(value32) - float(value64)) <= 1e-4 * abs(float(value64))
     assert np.max(np.abs(grad32 - grad64)) <= 1e-4 * np.max(np.abs(grad64))
+
+
+def test_blocked_finite_check_finds_a_nan_in_any_block(backend):
+    from xpgd._validation import _all_finite
+
+    X = np.ones((50, 3))
+    assert bool(_all_finite(backend.asarray(X), backend.xp, block_bytes=64))
+    X[47, 2] = np.nan
+    assert not bool(_all_finite(backend.asarray(X), backend.xp, block_bytes=64))
+
+
+def test_blocked_column_stats_equal_one_block(backend, rng):
+    from xpgd._core.objective import column_stats
+
+    X = backend.asarray(rng.normal(size=(97, 4)) * 3 + 100)
+    w = backend.asarray(rng.uniform(0.5, 2.0, size=97))
+    for weights in (None, w):
+        small = column_stats(X, weights, xp=backend.xp, block_bytes=64)
+        whole = column_stats(X, weights, xp=backend.xp, block_bytes=1 << 30)
+        for a, b in zip(small, whole, strict=True):
+            assert_close(a, b, rtol=1e-12)

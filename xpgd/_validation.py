@@ -11,6 +11,7 @@ the fix.
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -79,9 +80,24 @@ def _host_numeric(X: Any, what: str) -> np.ndarray:
     return arr
 
 
+def _all_finite(x: Array, xp: Namespace, block_bytes: int = 1 << 21) -> Array:
+    """``all(isfinite(x))`` over row blocks, so the boolean temporary is one block, not a
+    second copy of X's shape (Dask arrays are one expression: they are chunked already)."""
+    rows = x.shape[0] if x.ndim else 1
+    itemsize = xp.finfo(x.dtype).bits // 8 if xp.isdtype(x.dtype, "real floating") else 8
+    step = max(1, block_bytes // max(1, math.prod(x.shape[1:]) * itemsize))
+    if is_lazy(xp) or x.ndim == 0 or rows <= step:
+        return xp.all(xp.isfinite(x))
+    ok = None
+    for lo in range(0, rows, step):
+        part = xp.all(xp.isfinite(x[lo : min(lo + step, rows), ...]))
+        ok = part if ok is None else xp.logical_and(ok, part)
+    return ok
+
+
 def _check_finite(x: Array, xp: Namespace, what: str) -> None:
     """Raise if ``x`` has NaN or inf; one host sync (one pass for Dask)."""
-    (ok,) = materialize(xp.all(xp.isfinite(x)), xp=xp)
+    (ok,) = materialize(_all_finite(x, xp), xp=xp)
     if bool(ok):
         return
     (n_nan, n_inf) = materialize(

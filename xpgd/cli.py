@@ -508,6 +508,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.set_defaults(func=_fit)
 
+    bench = sub.add_parser("bench", help="speed against the memory-bandwidth floor and peers")
+    from xpgd.bench import add_arguments, run
+
+    add_arguments(bench)
+    bench.set_defaults(func=lambda args: run(args) or 0)
+
     backends = sub.add_parser("backends", help="installed backends, versions, devices")
     backends.set_defaults(func=_backends)
 

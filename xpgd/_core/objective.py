@@ -145,7 +145,7 @@ def sum_row_range(
 
 
 def column_stats(
-    X: Array, sample_weight: Array | None, *, xp: Namespace, block_rows: int = 1 << 14
+    X: Array, sample_weight: Array | None, *, xp: Namespace, block_bytes: int = 1 << 21
 ) -> tuple[Array, Array]:
     """Weighted column means and standard deviations of X, in one pass over row blocks.
 
@@ -156,6 +156,8 @@ def column_stats(
     positive scale gives the same optimum (it is a change of variables).
     """
     n = X.shape[0]
+    itemsize = xp.finfo(X.dtype).bits // 8
+    block_rows = max(1, block_bytes // max(1, X.shape[1] * itemsize))
     if is_lazy_array(X):
         block_rows = n  # Dask is already blocked: one expression over its chunks
     origin = X[0, :]

@@ -1,0 +1,286 @@
+"""``xpgd bench``: our speed against the memory-bandwidth floor and against peers, measured
+side by side in one run, on synthetic data generated on the chosen backend.
+
+Prints ratios (medians of repeated timings; this machine is shared and noisy):
+
+* the floor: one read of X (``X @ v``) on the CPU; on a GPU, the measured device-to-device
+  copy bandwidth;
+* ours per iteration: one loss-and-gradient evaluation of each loss, as ``fit`` runs it;
+* ours to the optimum: ``LogisticRegression`` / ``LinearRegression`` fits, with the final
+  objective next to the peer's on the same objective;
+* peak memory of ``fit`` beyond X itself (NumPy allocations, via tracemalloc);
+* peers on the same data: scikit-learn LogisticRegression (lbfgs), SGDClassifier,
+  LinearRegression, Ridge, and a NumPy normal-equations solve.
+
+It never asserts a time. Data: AR(1)-correlated columns (``rho``), seeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import xpgd
+from xpgd._backend import namespace, resolve_choice, row_reducer, to_numpy
+from xpgd._core.losses import get_loss
+from xpgd._core.objective import LinearObjective
+
+__all__ = ["main", "make_ar1"]
+
+
+def make_ar1(
+    n: int,
+    p: int,
+    *,
+    rho: float = 0.9,
+    seed: int = 0,
+    dtype: str = "float64",
+    backend: str = "numpy",
+    device: Any = None,
+) -> tuple[Any, Any, Any]:
+    """Seeded AR(1) columns ``x_j = rho x_{j-1} + sqrt(1 - rho^2) e_j`` generated on the
+    backend in place (no second n x p buffer), with a logistic and a linear target.
+
+    Returns ``(X, y_class, y_real)`` on that backend.
+    """
+    if backend == "cupy":
+        import cupy
+
+        with device if device is not None else cupy.cuda.Device():
+            rng = cupy.random.default_rng(seed)
+            X = rng.standard_normal((n, p), dtype=dtype)
+            w = cupy.asarray(np.random.default_rng(seed + 1).normal(size=p), dtype=dtype)
+            noise = rng.standard_normal(n, dtype=dtype)
+    else:
+        rng = np.random.default_rng(seed)
+        X = rng.standard_normal((n, p), dtype=dtype)
+        w = np.random.default_rng(seed + 1).normal(size=p).astype(dtype)
+        noise = rng.standard_normal(n, dtype=dtype)
+    c = float(np.sqrt(1.0 - rho * rho))
+    for j in range(1, p):
+        X[:, j] *= c
+        X[:, j] += rho * X[:, j - 1]
+    z = X @ w
+    y_real = z + noise
+    y_class = (z + noise > 0).astype(dtype)
+    return X, y_class, y_real
+
+
+def _median_time(fn: Callable[[], Any], repeat: int, sync: Callable[[Any], Any]) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        sync(fn())
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _peak_extra_bytes(fn: Callable[[], Any]) -> tuple[int, Any]:
+    gc.collect()
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    try:
+        result = fn()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak, result
+
+
+def _objective_value(
+    loss: str, X: np.ndarray, y: np.ndarray, coef: np.ndarray, b: float, alpha: float
+) -> float:
+    z = X @ coef + b
+    if loss == "logistic":
+        data = float(np.mean(np.logaddexp(0.0, z) - y * z))
+    else:
+        data = float(np.mean(0.5 * (z - y) ** 2))
+    return data + 0.5 * alpha * float(coef @ coef)
+
+
+def run(args: argparse.Namespace) -> None:
+    choice = resolve_choice(args.backend, args.device)
+    name = "numpy" if choice.name == "auto" else choice.name
+    if name not in ("numpy", "cupy"):
+        raise xpgd.InputError("xpgd bench runs on numpy (CPU) or cupy (GPU)")
+    xp = namespace(name)
+    if name == "cupy":
+        import cupy
+
+        def sync(value: Any) -> Any:
+            cupy.cuda.get_current_stream().synchronize()
+            return value
+    else:
+
+        def sync(value: Any) -> Any:
+            return value
+
+    n, p, dtype = args.rows, args.features, args.dtype
+    print(
+        f"xpgd bench: {n} x {p} {dtype}, AR(1) rho={args.rho}, backend {name}, "
+        f"median of {args.repeat}"
+    )
+    X, y_class, y_real = make_ar1(
+        n, p, rho=args.rho, dtype=dtype, backend=name, device=choice.device
+    )
+    gb = X.nbytes / 1e9
+    v = xp.ones(p, dtype=X.dtype)
+    rows = []
+
+    # The floor.
+    if name == "cupy":
+        copy = _median_time(lambda: X.copy(), args.repeat, sync)
+        floor = copy / 2  # a copy reads and writes X: half of it is the time to read X
+        rows.append(("floor: device copy bandwidth", copy, f"{2 * gb / copy:.0f} GB/s r+w"))
+    else:
+        floor = _median_time(lambda: X @ v, args.repeat, sync)
+        rows.append(("floor: one read of X (X @ v)", floor, f"{gb / floor:.1f} GB/s"))
+
+    # Ours, per iteration, as fit runs it.
+    for loss, y in (("squared", y_real), ("logistic", y_class)):
+        objective = LinearObjective(X, y, get_loss(loss), alpha=1e-4, standardize=True, xp=xp)
+        objective.row_reduce = row_reducer(X, xp)
+        theta = xp.zeros(p + 1, dtype=X.dtype)
+        t = _median_time(lambda o=objective, th=theta: o.value_and_grad(th), args.repeat, sync)
+        rows.append(
+            (
+                f"ours: one {loss} iteration",
+                t,
+                f"{t / floor:.2f}x floor, {gb / t:.1f} GB/s effective",
+            )
+        )
+
+    # Ours to the optimum, with peak memory; then the peers.
+    alpha = 1.0 / n
+    host_X = to_numpy(X) if name == "cupy" else X
+    host_c, host_r = to_numpy(y_class), to_numpy(y_real)
+    fits = {}
+    for label, cls, y, loss in (
+        ("LogisticRegression", xpgd.LogisticRegression, y_class, "logistic"),
+        ("LinearRegression", xpgd.LinearRegression, y_real, "squared"),
+    ):
+        model = cls(alpha=alpha, penalty="l2", tol=args.tol, max_iter=args.max_iter)
+        start = time.perf_counter()
+        sync(model.fit(X, y))
+        seconds = time.perf_counter() - start
+        # Memory in a second fit: tracemalloc's hooks would slow the timed one.
+        peak, _ = _peak_extra_bytes(lambda m=model, y=y: m.fit(X, y)) if name == "numpy" else (0, 0)
+        coef = to_numpy(model.coef_).reshape(-1).astype(np.float64)
+        b = float(to_numpy(model.intercept_).reshape(-1)[0])
+        value = _objective_value(
+            loss, host_X, host_c if loss == "logistic" else host_r, coef, b, alpha
+        )
+        fits[label] = (seconds, value)
+        memory = f", peak extra memory {peak / X.nbytes:.1%} of X" if name == "numpy" else ""
+        rows.append(
+            (f"ours: {label} fit ({model.n_iter_} it.)", seconds, f"objective {value:.10g}{memory}")
+        )
+    rows.extend(_peers(host_X, host_c, host_r, alpha, fits, args))
+    width = max(len(r[0]) for r in rows)
+    print(f"{'what':{width}s} {'seconds':>10s}  ratio / note")
+    for label, seconds, note in rows:
+        print(f"{label:{width}s} {seconds:10.4f}  {note}")
+
+
+def _peers(
+    X: np.ndarray,
+    y_class: np.ndarray,
+    y_real: np.ndarray,
+    alpha: float,
+    fits: dict[str, tuple[float, float]],
+    args: argparse.Namespace,
+) -> list[tuple]:
+    rows: list[tuple] = []
+    n = X.shape[0]
+    start = time.perf_counter()
+    A = X.T @ X
+    rhs = X.T @ y_real
+    mean = X.mean(axis=0)
+    # Centre through the Gram matrix (intercept unpenalised), then solve.
+    G = A / n - np.outer(mean, mean) + alpha * np.eye(X.shape[1])
+    coef = np.linalg.solve(G, rhs / n - mean * y_real.mean())
+    seconds = time.perf_counter() - start
+    ours = fits["LinearRegression"][0]
+    value = _objective_value("squared", X, y_real, coef, float(y_real.mean() - mean @ coef), alpha)
+    rows.append(
+        (
+            "peer: NumPy normal equations",
+            seconds,
+            f"ours / peer {ours / seconds:.2f}, objective {value:.10g}",
+        )
+    )
+    try:
+        from sklearn import linear_model as skl
+    except ImportError:
+        return [*rows, ("peers: scikit-learn not installed", float("nan"), "")]
+    peers = [
+        (
+            "scikit-learn LogisticRegression lbfgs",
+            "LogisticRegression",
+            "logistic",
+            lambda: skl.LogisticRegression(C=1.0 / (n * alpha), max_iter=1000),
+            y_class,
+        ),
+        (
+            "scikit-learn SGDClassifier",
+            "LogisticRegression",
+            "logistic",
+            lambda: skl.SGDClassifier(loss="log_loss", alpha=alpha, random_state=0),
+            y_class,
+        ),
+        (
+            "scikit-learn LinearRegression",
+            "LinearRegression",
+            "squared",
+            skl.LinearRegression,
+            y_real,
+        ),
+        (
+            "scikit-learn Ridge",
+            "LinearRegression",
+            "squared",
+            lambda: skl.Ridge(alpha=alpha * n),
+            y_real,
+        ),
+    ]
+    for label, ours_key, loss, make, y in peers:
+        model = make()
+        start = time.perf_counter()
+        model.fit(X, y)
+        seconds = time.perf_counter() - start
+        coef = np.ravel(model.coef_).astype(np.float64)
+        value = _objective_value(loss, X, y, coef, float(np.ravel(model.intercept_)[0]), alpha)
+        rows.append(
+            (
+                f"peer: {label}",
+                seconds,
+                f"ours / peer {fits[ours_key][0] / seconds:.2f}, objective {value:.10g}",
+            )
+        )
+    return rows
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``xpgd bench`` (shared with ``benchmarks/bench.py``)."""
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--features", type=int, default=100)
+    parser.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    parser.add_argument("--rho", type=float, default=0.9)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--tol", type=float, default=1e-5)
+    parser.add_argument("--max-iter", type=int, default=5000)
+    parser.add_argument("--backend", default=None, help="numpy (default) or cupy")
+    parser.add_argument("--device", default=None)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="xpgd bench", description=__doc__.split("\n")[0])
+    add_arguments(parser)
+    run(parser.parse_args(argv))
