@@ -21,3 +21,7 @@ python3 -c "import xpgd; print(xpgd.available_backends())" | tee "$OUT/backends.
 # GPU tests first (fast feedback), then the full matrix including the GPU cases.
 python3 -m pytest -q -m gpu -p no:cacheprovider 2>&1 | tee "$OUT/pytest-gpu.txt" | tail -15
 python3 -m pytest -q -p no:cacheprovider -x 2>&1 | tee "$OUT/pytest-all.txt" | tail -25
+# The GPU benchmark: 10M x 100 float32 on the device (peers on the host would take too long
+# for the device budget), then 1M x 100 with the host peers for the ratios.
+python3 -m xpgd bench --backend cupy --rows 10000000 --features 100 --dtype float32 \
+  --repeat 5 --no-peers 2>&1 | tee "$OUT/bench-gpu-10M.txt"

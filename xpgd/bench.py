@@ -159,12 +159,10 @@ def run(args: argparse.Namespace) -> None:
 
     # Ours to the optimum, with peak memory; then the peers.
     alpha = 1.0 / n
-    host_X = to_numpy(X) if name == "cupy" else X
-    host_c, host_r = to_numpy(y_class), to_numpy(y_real)
     fits = {}
-    for label, cls, y, loss in (
-        ("LogisticRegression", xpgd.LogisticRegression, y_class, "logistic"),
-        ("LinearRegression", xpgd.LinearRegression, y_real, "squared"),
+    for label, cls, y in (
+        ("LogisticRegression", xpgd.LogisticRegression, y_class),
+        ("LinearRegression", xpgd.LinearRegression, y_real),
     ):
         model = cls(alpha=alpha, penalty="l2", tol=args.tol, max_iter=args.max_iter)
         start = time.perf_counter()
@@ -172,17 +170,15 @@ def run(args: argparse.Namespace) -> None:
         seconds = time.perf_counter() - start
         # Memory in a second fit: tracemalloc's hooks would slow the timed one.
         peak, _ = _peak_extra_bytes(lambda m=model, y=y: m.fit(X, y)) if name == "numpy" else (0, 0)
-        coef = to_numpy(model.coef_).reshape(-1).astype(np.float64)
-        b = float(to_numpy(model.intercept_).reshape(-1)[0])
-        value = _objective_value(
-            loss, host_X, host_c if loss == "logistic" else host_r, coef, b, alpha
-        )
+        value = float(to_numpy(model.loss_history_)[-1])  # the same objective as the peers'
         fits[label] = (seconds, value)
         memory = f", peak extra memory {peak / X.nbytes:.1%} of X" if name == "numpy" else ""
         rows.append(
             (f"ours: {label} fit ({model.n_iter_} it.)", seconds, f"objective {value:.10g}{memory}")
         )
-    rows.extend(_peers(host_X, host_c, host_r, alpha, fits, args))
+    if args.peers:
+        host = [to_numpy(a) if name == "cupy" else a for a in (X, y_class, y_real)]
+        rows.extend(_peers(*host, alpha, fits, args))
     width = max(len(r[0]) for r in rows)
     print(f"{'what':{width}s} {'seconds':>10s}  ratio / note")
     for label, seconds, note in rows:
@@ -276,6 +272,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--tol", type=float, default=1e-5)
     parser.add_argument("--max-iter", type=int, default=5000)
+    parser.add_argument(
+        "--peers",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time scikit-learn and NumPy on the same data (host)",
+    )
     parser.add_argument("--backend", default=None, help="numpy (default) or cupy")
     parser.add_argument("--device", default=None)
 
