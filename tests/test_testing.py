@@ -14,7 +14,7 @@ def test_assert_close_checks_namespace_device_dtype_and_shape(backend):
     with pytest.raises(AssertionError, match="dtype"):
         testing.assert_close(a, backend.asarray([1.0, 2.0], "float32"))
     with pytest.raises(AssertionError, match="shape"):
-        testing.assert_close(a, np.array([1.0, 2.0, 3.0]), xp=backend.xp)
+        testing.assert_close(a, np.array([1.0, 2.0, 3.0]), xp=backend.xp, device=backend.device)
     with pytest.raises(AssertionError, match="Not equal to tolerance"):
         testing.assert_close(a, backend.asarray([1.0, 2.1], "float64"))
     if backend.name != "numpy":
@@ -29,6 +29,15 @@ def test_assert_close_detects_a_wrong_device():
     b = xps.asarray([1.0], device=xps.Device("device2"))
     with pytest.raises(AssertionError, match="device"):
         testing.assert_close(a, b)
+
+
+def test_a_numpy_reference_implies_the_default_device():
+    import array_api_strict as xps
+
+    a = xps.asarray([1.0], device=xps.Device("device1"))
+    with pytest.raises(AssertionError, match="device"):
+        testing.assert_close(a, np.array([1.0]), xp=xps)
+    testing.assert_close(a, np.array([1.0]), xp=xps, device=xps.Device("device1"))
 
 
 def test_default_rtol_is_dtype_aware():

@@ -26,6 +26,7 @@ import functools
 import importlib
 import importlib.metadata
 import os
+import threading
 import warnings
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -485,7 +486,11 @@ def place(x: Any, choice: _Choice, *, what: str = "X") -> Array:
     """
     if is_host_input(x):
         name = "numpy" if choice.name == "auto" else choice.name
-        return _move_host(host_array(x), name, choice.device, None)
+        # Under "auto" a device belongs to the input's backend: NumPy has only "cpu".
+        device = (
+            _normalize_device(name, choice.device) if choice.name == "auto" else (choice.device)
+        )
+        return _move_host(host_array(x), name, device, None)
     if not array_api_compat.is_array_api_obj(x):
         raise BackendError(
             f"{what} of type {type(x).__name__} is not an array; pass a NumPy, CuPy, "
@@ -498,12 +503,23 @@ def place(x: Any, choice: _Choice, *, what: str = "X") -> Array:
             f"xpgd does not move arrays between libraries silently: pass {what} as a NumPy "
             f"array (it will be moved to {choice.name}) or use backend='auto'"
         )
-    if choice.device is not None and not same_device(array_api_compat.device(x), choice.device):
+    wanted = choice.device
+    if wanted is not None and choice.name == "auto":
+        wanted = _normalize_device(have, wanted)  # validated against X's own backend
+    if wanted is not None and not same_device(array_api_compat.device(x), wanted):
         raise BackendError(
             f"{what} is on device {array_api_compat.device(x)!r} but device "
-            f"{choice.device!r} was requested; move it explicitly first "
+            f"{wanted!r} was requested; move it explicitly first "
             "(e.g. array_api_compat.to_device) or leave device=None"
         )
+    return _detached(x)
+
+
+def _detached(x: Array) -> Array:
+    """A torch tensor without autograd history (a view): xpgd's loop must not record
+    every iteration in an autograd graph. Other arrays pass through."""
+    if array_api_compat.is_torch_array(x) and x.requires_grad:
+        return x.detach()
     return x
 
 
@@ -554,6 +570,7 @@ def follow(v: Any, X: Array, xp: Namespace, *, what: str) -> Array:
         # "Everything follows X": an array of another library is copied through the host
         # (an explicit, documented transfer, done once at the start of the call).
         return _move_host(to_numpy(v), want, None if want == "dask" else dev, like=X)
+    v = _detached(v)
     if want == "dask":
         if v.ndim >= 1 and v.shape[0] == X.shape[0] and v.chunks[0] != X.chunks[0]:
             v = v.rechunk((X.chunks[0],) + tuple((s,) for s in v.shape[1:]))
@@ -605,6 +622,46 @@ def _blas_controller() -> Any:
     return _BLAS or None
 
 
+_BLAS_LOCK = threading.Lock()
+_BLAS_USERS = 0
+_BLAS_LIMIT: Any = None
+
+
+@contextlib.contextmanager
+def _single_threaded_blas() -> Iterator[None]:
+    """BLAS at one thread while any xpgd row-block evaluation runs, in any thread.
+
+    threadpoolctl's limit is process-wide, so concurrent fits share one limit: the first
+    to enter sets it, the last to leave restores the original (a lock and a count), and
+    an unrelated NumPy call finishing meanwhile never leaves BLAS stuck at one thread.
+    """
+    global _BLAS_USERS, _BLAS_LIMIT
+    controller = _blas_controller()
+    if controller is None:
+        yield
+        return
+    with _BLAS_LOCK:
+        if _BLAS_USERS == 0:
+            _BLAS_LIMIT = controller.limit(limits=1, user_api="blas")
+        _BLAS_USERS += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_USERS -= 1
+            if _BLAS_USERS == 0:
+                _BLAS_LIMIT.restore_original_limits()
+                _BLAS_LIMIT = None
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (affinity and container limits), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 class ThreadedRows:
     """Row ranges summed on ``workers`` threads, each running single-threaded BLAS over
     blocks of its contiguous share of the rows (NumPy releases the GIL in matmul and in
@@ -619,13 +676,7 @@ class ThreadedRows:
         share = -(-n // self.workers)
         share = -(-share // self.block_rows) * self.block_rows  # whole blocks per thread
         bounds = [(lo, min(lo + share, n)) for lo in range(0, n, share)]
-        controller = _blas_controller()
-        limit = (
-            controller.limit(limits=1, user_api="blas")
-            if controller is not None
-            else contextlib.nullcontext()
-        )
-        with limit:
+        with _single_threaded_blas():
             futures = [
                 _pool(self.workers).submit(sum_row_range, part, lo, hi, self.block_rows)
                 for lo, hi in bounds
@@ -642,7 +693,8 @@ def row_reducer(X: Array, xp: Namespace, *, threads: int | None = None) -> Any:
     :data:`xpgd._core.objective.RowReduce`).
 
     NumPy on the CPU: blocks of about :data:`BLOCK_BYTES`, on up to ``threads`` threads
-    (default: the CPU count): one read of X per evaluation, both cores busy. Everything
+    (default: the CPUs this process may use): one read of X per evaluation, every core
+    busy. Everything
     else: all rows at once (a GPU wants the large matmuls; Dask has its own chunks).
     """
     from xpgd._core.objective import row_blocks, whole_rows
@@ -653,7 +705,7 @@ def row_reducer(X: Array, xp: Namespace, *, threads: int | None = None) -> Any:
     block = max(256, BLOCK_BYTES // max(1, p * X.dtype.itemsize))
     if n < 2 * block:
         return whole_rows
-    workers = min(threads or os.cpu_count() or 1, -(-n // block))
+    workers = min(threads or usable_cpus(), -(-n // block))
     return row_blocks(block) if workers <= 1 else ThreadedRows(block, workers)
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from array_api_compat import array_namespace
 
 from xpgd._backend import (
     as_lazy,
-    follow,
     follow_params,
     is_host_input,
     local_namespace,
@@ -25,8 +25,8 @@ from xpgd._core.objective import LinearObjective
 from xpgd._core.optim import SOLVERS
 from xpgd._core.solver import minimize
 from xpgd._typing import Array
-from xpgd._validation import check_X
-from xpgd.exceptions import InputError, InvalidParameterError
+from xpgd._validation import check_target, check_X
+from xpgd.exceptions import InputError, InputTypeError, InvalidParameterError
 
 __all__ = ["gradient_descent", "predict", "sigmoid"]
 
@@ -87,8 +87,32 @@ def predict(X: Any, params: Any, *, loss: str = "logistic") -> Array:
     """
     family = losses.get_loss(loss)
     X, xp = check_X(X, resolve_choice("auto", None))
-    params = xp.astype(follow_params(params, X, xp, what="params"), X.dtype)
+    params = _params(params, X, xp)
     return family.inverse_link(X @ params, xp=xp)
+
+
+def _params(params: Any, X: Array, xp: Any) -> Array:
+    """``params`` checked (shape, numbers, finite) and placed next to X, in X's dtype."""
+    if params is None:
+        raise InputError(f"params is None; pass an array of shape ({X.shape[1]},)")
+    if is_host_input(params):
+        params = np.asarray(params)
+        if params.dtype.kind not in "biuf":
+            raise InputTypeError(f"params has dtype {params.dtype}; pass real numbers")
+    local_xp = local_namespace(X, xp)
+    params = local_xp.astype(follow_params(params, X, xp, what="params"), X.dtype)
+    if (
+        params.ndim not in (1, 2)
+        or params.shape[0] != X.shape[1]
+        or (params.ndim == 2 and params.shape[1] != 1)
+    ):
+        raise InputError(
+            f"params has shape {tuple(params.shape)} but X has {X.shape[1]} columns; pass "
+            f"params of shape ({X.shape[1]},) or ({X.shape[1]}, 1)"
+        )
+    if not bool(local_xp.all(local_xp.isfinite(params))):
+        raise InputError("params has NaN or infinite values; start from finite values")
+    return params
 
 
 def gradient_descent(
@@ -163,17 +187,16 @@ def gradient_descent(
         raise InvalidParameterError(
             f"learning_rate={learning_rate!r} is invalid; use a positive float or 'auto'"
         )
+    if not (isinstance(check_every, int) and check_every >= 1):
+        raise InvalidParameterError(f"check_every={check_every!r}; use an integer >= 1")
     X, xp = check_X(X, resolve_choice("auto", None))
-    local_xp = local_namespace(X, xp)
-    params = local_xp.astype(follow_params(params, X, xp, what="params"), X.dtype)
-    y = xp.astype(follow(y, X, xp, what="y"), X.dtype)
-    if params.ndim not in (1, 2) or params.shape[0] != X.shape[1]:
+    params = _params(params, X, xp)
+    y = check_target(y, X, xp, allow_2d=True, estimator="gradient_descent")
+    if y.ndim == 2 and y.shape[1] != 1:
         raise InputError(
-            f"params has shape {tuple(params.shape)} but X has {X.shape[1]} columns; pass "
-            f"params of shape ({X.shape[1]},) or ({X.shape[1]}, 1)"
+            f"y has shape {tuple(y.shape)}; gradient_descent fits one target: pass y of "
+            f"shape ({X.shape[0]},) or ({X.shape[0]}, 1)"
         )
-    if y.shape[0] != X.shape[0] or y.ndim > 2:
-        raise InputError(f"y has shape {tuple(y.shape)} but X has {X.shape[0]} rows")
     if params.ndim == 1 and y.ndim == 2:
         y = y[:, 0]
     elif params.ndim == 2 and y.ndim == 1:

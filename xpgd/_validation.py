@@ -66,7 +66,13 @@ def _host_numeric(X: Any, what: str) -> np.ndarray:
         if arr.dtype.kind == "O":  # nullable extension dtypes with missing values
             arr = X.to_numpy(dtype=np.float64, na_value=np.nan)
         return arr
-    arr = host_array(X)
+    try:
+        arr = host_array(X)
+    except ValueError as exc:  # ragged nested lists
+        raise InputError(
+            f"{what} cannot be made a rectangular array ({exc}); every row needs the same "
+            "number of values"
+        ) from None
     if arr.dtype.kind in "OUSV":
         try:
             arr = arr.astype(np.float64)
@@ -238,9 +244,15 @@ def check_sample_weight(sample_weight: Any, X: Array, xp: Namespace) -> Array | 
         )
     w = xp.astype(w, X.dtype)
     _check_finite(w, xp, "sample_weight")
-    (neg, total) = materialize(xp.any(w < 0), xp.sum(w), xp=xp)
+    with np.errstate(over="ignore"):  # an overflowing total is reported just below
+        (neg, total) = materialize(xp.any(w < 0), xp.sum(w), xp=xp)
     if bool(neg):
         raise InputError("sample_weight has negative values; weights must be >= 0")
+    if not np.isfinite(float(total)):
+        raise InputError(
+            "sample_weight sums to infinity (the weights overflow); rescale them, e.g. "
+            "sample_weight / sample_weight.max()"
+        )
     if not float(total) > 0:
         raise InputError(
             "sample_weight sums to zero (every weight is zero); give at least one sample a "
@@ -305,7 +317,8 @@ def _host_classes(y: np.ndarray, estimator: str) -> np.ndarray:
             raise _continuous_target(estimator)
     elif kind == "c":
         raise InputError(f"y has complex dtype {y.dtype}; class labels must be real or strings")
-    elif kind == "O":
+    kinds: set[str] = set()
+    if kind == "O":
         kinds = {
             "str" if isinstance(v, str) else "number" if _is_number(v) else type(v).__name__
             for v in y.tolist()
@@ -315,6 +328,8 @@ def _host_classes(y: np.ndarray, estimator: str) -> np.ndarray:
                 f"y mixes label types {sorted(kinds)}; use one type for all labels "
                 "(e.g. y.astype(str)) and no missing values"
             )
+    if kind == "O" and kinds == {"number"}:  # numbers in an object array stay numbers
+        return _host_classes(np.asarray(y.tolist()), estimator)
     classes = np.unique(y)
     _check_n_classes(len(classes), classes, estimator)
     return classes

@@ -6,7 +6,8 @@
     xpgd compare   [DATA.csv --target COLUMN] [...]    agreement of every backend with NumPy
 
 Bad input ends with one line on stderr (``xpgd: error: ...``) and exit status 2, never a
-traceback (set ``XPGD_DEBUG=1`` to see one).
+traceback; anything else is a bug of ours and says so (``xpgd: internal error: ...``, exit
+status 1). ``XPGD_DEBUG=1`` shows the traceback.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 import xpgd
 from xpgd import metrics
 from xpgd._backend import resolve_choice
-from xpgd.exceptions import InputError
+from xpgd.exceptions import InputError, XpgdError
 
 __all__ = ["main"]
 
@@ -545,12 +546,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("xpgd: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:
+    except XpgdError as exc:  # bad input: one line, the fix in it
+        if os.environ.get("XPGD_DEBUG"):
+            raise
+        print(f"xpgd: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug of ours, not the user's input: say so
         if os.environ.get("XPGD_DEBUG"):
             raise
         message = " ".join(str(exc).split()) or type(exc).__name__
-        print(f"xpgd: error: {message}", file=sys.stderr)
-        return 2
+        print(
+            f"xpgd: internal error: {type(exc).__name__}: {message} (please report it; "
+            "XPGD_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -47,12 +47,14 @@ from xpgd._validation import (
 from xpgd.exceptions import (
     BackendError,
     ConvergenceWarning,
+    InputError,
     InvalidParameterError,
     NotFittedError,
     OutOfMemoryError,
     SeparationWarning,
     sklearn_compatible,
 )
+from xpgd.metrics import r2_score
 
 __all__ = ["LinearRegression", "LogisticRegression"]
 
@@ -417,8 +419,6 @@ def _check_feature_names(est: _GradientDescentModel, X: Any) -> None:
         message += "Feature names seen at fit time, yet now missing:\n" + listing(missing)
     if not unseen and not missing:
         message += "Feature names must be in the same order as they were in fit.\n"
-    from xpgd.exceptions import InputError
-
     raise InputError(message)
 
 
@@ -547,17 +547,14 @@ class LinearRegression(_GradientDescentModel):
         y = check_target(y, X, xp, allow_2d=True, estimator=type(self).__name__)
         weights = check_sample_weight(sample_weight, X, xp)
         pred = self._linear_predictor(X, xp)
-        if y.ndim == 1 and pred.ndim == 2:
-            y = y[:, None]
-        w = xp.ones(y.shape[:1], dtype=y.dtype, device=device_of(y)) if weights is None else weights
-        w = w[:, None] if y.ndim == 2 else w
-        mean = xp.sum(w * y, axis=0) / xp.sum(w, axis=0)
-        ss_res = xp.sum(w * (y - pred) ** 2, axis=0)
-        ss_tot = xp.sum(w * (y - mean) ** 2, axis=0)
-        (res, tot) = (to_numpy(a) for a in materialize(ss_res, ss_tot, xp=xp))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r2 = np.where(tot > 0, 1 - res / np.where(tot > 0, tot, 1), np.where(res > 0, 0, 1))
-        return float(np.mean(r2))
+        if y.ndim == 2 and y.shape[1] == 1 and pred.ndim == 1:
+            y = y[:, 0]
+        if tuple(y.shape) != tuple(pred.shape):
+            raise InputError(
+                f"y has shape {tuple(y.shape)} but this model predicts shape "
+                f"{tuple(pred.shape)}; pass one target column per fitted output"
+            )
+        return r2_score(y, pred, sample_weight=weights)
 
     def __sklearn_tags__(self) -> Any:
         from sklearn.utils import RegressorTags
@@ -711,6 +708,11 @@ class LogisticRegression(_GradientDescentModel):
         float
         """
         X, xp = self._validated_X(X, "score")
+        if y is None:
+            raise InputError("score needs the true labels y, got None")
+        if (len(y) if is_host_input(y) else y.shape[0]) != X.shape[0]:
+            n_y = len(y) if is_host_input(y) else y.shape[0]
+            raise InputError(f"y has {n_y} rows but X has {X.shape[0]}; pass one label per row")
         pred = self._labels(X, xp)
         if isinstance(pred, np.ndarray) and not isinstance(X, np.ndarray):
             # Host labels (strings) predicted from device data: compare on the host.

@@ -34,10 +34,17 @@ __all__ = [
 
 def _pair(y_true: Any, y_pred: Any) -> tuple[Array, Array, Namespace]:
     """``(y_true, y_pred, xp)`` in the predictions' namespace, 1-D or 2-D, same length."""
+    if y_true is None or y_pred is None:
+        raise InputError("y_true and y_pred are both required; got None")
     if is_host_input(y_pred):
         y_pred = np.asarray(y_pred)
     xp = array_namespace(y_pred)
     y_true = follow(y_true, y_pred, xp, what="y_true")
+    if y_true.ndim == 0 or y_pred.ndim == 0 or y_pred.shape[0] == 0:
+        raise InputError(
+            f"metrics need at least one sample: got y_true of shape {tuple(y_true.shape)} "
+            f"and y_pred of shape {tuple(y_pred.shape)}"
+        )
     if y_true.shape[0] != y_pred.shape[0]:
         raise InputError(
             f"y_true has {y_true.shape[0]} samples but y_pred has {y_pred.shape[0]}; pass "
@@ -67,6 +74,8 @@ def _mean(values: Array, sample_weight: Any, like: Array, xp: Namespace) -> Arra
     if sample_weight is None:
         return xp.mean(values, axis=0)
     w = xp.astype(follow(sample_weight, like, xp, what="sample_weight"), values.dtype)
+    if tuple(w.shape) != (values.shape[0],):
+        raise InputError(f"sample_weight has shape {tuple(w.shape)}, expected ({values.shape[0]},)")
     if values.ndim == 2:
         w = w[:, None]
     return xp.sum(w * values, axis=0) / xp.sum(w, axis=0)
@@ -172,10 +181,13 @@ def confusion_matrix(
         labels = xp.unique_values(xp.concat([t, p]))
     else:
         labels = xp.asarray(labels, device=device_of(p))
-    dtype = default_float(xp, device_of(p))
-    true_hot = xp.astype(t[:, None] == labels[None, :], dtype)
-    pred_hot = xp.astype(p[:, None] == labels[None, :], dtype)
-    return xp.astype(xp.round(true_hot.T @ pred_hot), xp.int64), labels
+    # Integer counts (a float matmul of one-hot indicators loses counts past 2**24 in
+    # float32); k^2 reductions for k labels, each one pass over the samples.
+    k = labels.shape[0]
+    true_is = [t == labels[i] for i in range(k)]
+    pred_is = [p == labels[j] for j in range(k)]
+    rows = [xp.stack([xp.sum(xp.astype(ti & pj, xp.int64)) for pj in pred_is]) for ti in true_is]
+    return xp.stack(rows), labels
 
 
 class ClassScores(NamedTuple):
@@ -236,10 +248,11 @@ def classification_report(
         lines.append(f"{name:>{width}} {p:9.{digits}f} {r:9.{digits}f} {f:9.{digits}f} {s:9d}")
     support = rows[3]
     total = int(support.sum())
-    accuracy = float(np.sum(to_numpy(confusion_matrix(y_true, y_pred)[0]).diagonal())) / total
+    accuracy = accuracy_score(y_true, y_pred)  # over every sample, as scikit-learn reports it
     lines.append("")
-    lines.append(f"{'accuracy':>{width}} {'':>9} {'':>9} {accuracy:9.{digits}f} {total:9d}")
-    for avg, weights in (("macro avg", None), ("weighted avg", support)):
+    n = int(_label_pair(y_true, y_pred)[1].shape[0])
+    lines.append(f"{'accuracy':>{width}} {'':>9} {'':>9} {accuracy:9.{digits}f} {n:9d}")
+    for avg, weights in (("macro avg", None), ("weighted avg", support if total else None)):
         p, r, f = (float(np.average(rows[k], weights=weights)) for k in range(3))
         lines.append(f"{avg:>{width}} {p:9.{digits}f} {r:9.{digits}f} {f:9.{digits}f} {total:9d}")
     return "\n".join(lines)

@@ -28,7 +28,7 @@ import numpy as np
 
 from xpgd._backend import resolve_choice, to_backend
 from xpgd._typing import Array
-from xpgd.exceptions import InputError, InvalidParameterError, NotFittedError
+from xpgd.exceptions import InputError, InputTypeError, InvalidParameterError, NotFittedError
 
 __all__ = ["PreparedData", "TabularPreprocessor", "prepare"]
 
@@ -151,12 +151,7 @@ class TabularPreprocessor:
         numeric = [c for c in features.columns if c not in categorical]
         mean, scale = {}, {}
         for c in numeric:
-            col = features[c].astype(float)
-            if col.isna().any():
-                raise InputError(
-                    f"column {c!r} has {int(col.isna().sum())} missing values; fill or drop "
-                    "them before fitting"
-                )
+            col = _numeric_column(features, c)
             mean[c], scale[c] = float(col.mean()), _spread(col)
         categories = {}
         for c in categorical:
@@ -173,7 +168,8 @@ class TabularPreprocessor:
                 "drop those rows first"
             )
         if self.scale_target and self.target_is_numeric_:
-            mean[self.target], scale[self.target] = float(y.mean()), _spread(y.astype(float))
+            y = _numeric_column(df, self.target)
+            mean[self.target], scale[self.target] = float(y.mean()), _spread(y)
         self.numeric_columns_, self.categorical_columns_ = numeric, categorical
         self.categories_, self.mean_, self.scale_ = categories, mean, scale
         self.feature_names_out_ = self._order(features.columns)
@@ -209,9 +205,7 @@ class TabularPreprocessor:
             raise InputError(f"columns {missing} seen in fit are missing from the data")
         blocks = []
         for c in self.numeric_columns_:
-            col = df[c].astype(float).to_numpy()
-            if np.isnan(col).any():
-                raise InputError(f"column {c!r} has missing values; fill or drop them first")
+            col = _numeric_column(df, c).to_numpy()
             blocks.append(((col - self.mean_[c]) / self.scale_[c])[:, None])
         for c in self.categorical_columns_:
             values = df[c].to_numpy()
@@ -242,6 +236,24 @@ class TabularPreprocessor:
         if self.target not in self.scale_:
             return y
         return y * self.scale_[self.target] + self.mean_[self.target]
+
+
+def _numeric_column(df: Any, name: str) -> Any:
+    """Column ``name`` as floats: every value a finite number, or an error naming it."""
+    try:
+        col = df[name].astype(float)
+    except (TypeError, ValueError) as exc:
+        raise InputTypeError(
+            f"column {name!r} was numeric in fit but holds non-numbers here ({exc}); fix "
+            "the data or list the column as categorical"
+        ) from None
+    bad = ~np.isfinite(col.to_numpy())
+    if bad.any():
+        raise InputError(
+            f"column {name!r} has {int(bad.sum())} missing or infinite values (first at row "
+            f"{int(np.flatnonzero(bad)[0])}); fill or drop them first"
+        )
+    return col
 
 
 def _spread(col: Any) -> float:

@@ -231,8 +231,13 @@ def assert_close(
     same_ns = desired_is_array and _namespace_name(
         array_api_compat.array_namespace(desired)
     ) == _namespace_name(xp)
-    if device is None and same_ns:
-        device = array_api_compat.device(desired)
+    if device is None:
+        # desired's device, or the default device of the expected namespace.
+        device = (
+            array_api_compat.device(desired)
+            if same_ns
+            else xp.__array_namespace_info__().default_device()
+        )
     if device is not None and not same_device(array_api_compat.device(actual), device):
         raise AssertionError(
             f"{prefix}device {array_api_compat.device(actual)!r} != expected {device!r}"

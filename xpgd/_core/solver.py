@@ -24,7 +24,7 @@ from xpgd._backend import host_floats, is_lazy
 from xpgd._core.objective import LinearObjective
 from xpgd._core.optim import SOLVERS, Transform
 from xpgd._typing import Array, Namespace
-from xpgd.exceptions import DivergenceError
+from xpgd.exceptions import DivergenceError, InputError
 
 __all__ = ["SolverResult", "minimize", "run"]
 
@@ -105,6 +105,12 @@ def run(
                 print(f"iter {iteration:6d}  loss {loss_now:.10g}  max|grad| {grad_max:.3g}")
             if callback is not None:
                 callback(iteration, loss_now, grad_max)
+            if iteration == 0 and not (math.isfinite(loss_now) and math.isfinite(grad_max)):
+                raise InputError(
+                    f"the objective is not finite at the starting point (loss {loss_now}, "
+                    f"largest gradient entry {grad_max}): the values of X, y, the weights or "
+                    "the starting parameters overflow; rescale them"
+                )
             if not (math.isfinite(loss_now) and math.isfinite(grad_max)) or (
                 loss_now > loss0 + growth * abs(loss0)
             ):
