@@ -156,3 +156,15 @@ def test_cli_reports_an_internal_error_as_such(monkeypatch, tmp_path, capsys):
     assert main(["fit", str(path), "--target", "y", "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("xpgd: internal error: ZeroDivisionError") and err.count("\n") == 1
+
+
+def test_float16_is_computed_in_float32_and_unknown_dask_chunks_are_named(data):
+    X, y = data
+    torch = pytest.importorskip("torch")
+    model = xpgd.LinearRegression().fit(torch.asarray(X, dtype=torch.float16), torch.asarray(y))
+    assert model.coef_.dtype == torch.float32
+    da = pytest.importorskip("dask.array")
+    Xd = da.from_array(X, chunks=(20, 3))
+    Xd = Xd[Xd[:, 0] > -100]  # boolean indexing: row counts unknown until computed
+    with pytest.raises(xpgd.InputError, match=r"unknown chunk sizes.*compute_chunk_sizes"):
+        xpgd.LinearRegression().fit(Xd, y)

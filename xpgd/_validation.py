@@ -144,6 +144,11 @@ def check_X(
         X = _host_numeric(X, what)
     X = place(X, choice, what=what)
     xp = array_namespace(X)
+    if any(isinstance(d, float) and math.isnan(d) for d in X.shape):
+        raise InputError(
+            f"{what} has unknown chunk sizes (shape {tuple(X.shape)}); call "
+            f"{what}.compute_chunk_sizes() first"
+        )
     if X.ndim != 2:
         raise InputError(
             f"{what} must be 2-D (n_samples, n_features), got shape {tuple(X.shape)}. "
@@ -160,6 +165,9 @@ def check_X(
         )
     if xp.isdtype(X.dtype, "complex floating"):
         raise _complex_error(what, X.dtype)
+    if xp.isdtype(X.dtype, "real floating") and xp.finfo(X.dtype).bits < 32:
+        # float16 cannot hold a gradient step's precision: compute in float32.
+        X = xp.astype(X, xp.float32)
     if not xp.isdtype(X.dtype, "real floating"):
         if not xp.isdtype(X.dtype, ("integral", "bool")):
             raise InputError(f"{what} has unsupported dtype {X.dtype}; pass numeric data")

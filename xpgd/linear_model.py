@@ -177,8 +177,8 @@ class _GradientDescentModel:
         X : array-like of shape (n_samples, n_features)
             Any supported array (NumPy, CuPy, torch, Dask, array-api-strict), a pandas
             DataFrame or a nested list. Integer and bool data are promoted to the
-            namespace's default float; floating data is used as is (float32 stays
-            float32) and never copied.
+            namespace's default float, float16 to float32; float32 and float64 data are
+            used as they are (float32 stays float32) and never copied.
         y : array-like of shape (n_samples,)
             Targets; moved to X's namespace and device.
         sample_weight : array-like of shape (n_samples,), optional
