@@ -10,5 +10,5 @@ python3 -m pip download --quiet --dest wheels --only-binary=:all: \
   --platform manylinux_2_28_x86_64 --platform any \
   "array-api-compat>=1.12" "array-api-strict>=2.3" "array-api-extra>=0.7" \
   "pytest>=8" "hypothesis>=6.100" "scikit-learn>=1.6" "scipy>=1.11" "pandas>=2.0" \
-  "dask[array]>=2024.8" "matplotlib>=3.7" "numpy>=1.24" setuptools wheel
+  "dask[array]>=2024.8" "matplotlib>=3.7" "numpy>=1.24" "threadpoolctl>=3.1" setuptools wheel
 ls wheels | wc -l
