@@ -487,9 +487,9 @@ def place(x: Any, choice: _Choice, *, what: str = "X") -> Array:
     if is_host_input(x):
         name = "numpy" if choice.name == "auto" else choice.name
         # Under "auto" a device belongs to the input's backend: NumPy has only "cpu".
-        device = (
-            _normalize_device(name, choice.device) if choice.name == "auto" else (choice.device)
-        )
+        device = choice.device
+        if choice.name == "auto":
+            device = _normalize_device(name, device)
         return _move_host(host_array(x), name, device, None)
     if not array_api_compat.is_array_api_obj(x):
         raise BackendError(
