@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Download, on this (networked) machine, the wheels the GPU machine lacks: it has CUDA 13,
-# CuPy, PyTorch and JAX but no internet and no array-api-compat. They go to wheels/
-# (git-ignored), which the device run carries: run(..., carry=["wheels"]).
+# Download, on this (networked) machine, the wheels the GPU machine lacks. Its image has
+# Python 3.12 with CUDA 13, CuPy, PyTorch, NumPy, SciPy, scikit-learn, pandas, pytest,
+# hypothesis, matplotlib and threadpoolctl, but not array-api-compat, array-api-strict,
+# array-api-extra or Dask. They go to wheels/ (git-ignored, a few MB), which the device
+# run carries: run(command="bash ci/gpu-check.sh", carry=["wheels"]).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mkdir -p wheels
-python3 -m pip download --quiet --dest wheels --only-binary=:all: \
-  --python-version 3.11 --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
-  --platform manylinux_2_28_x86_64 --platform any \
+rm -rf wheels && mkdir -p wheels
+python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+  --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
+  --platform any --dest wheels \
   "array-api-compat>=1.12" "array-api-strict>=2.3" "array-api-extra>=0.7" \
-  "pytest>=8" "hypothesis>=6.100" "scikit-learn>=1.6" "scipy>=1.11" "pandas>=2.0" \
-  "dask[array]>=2024.8" "matplotlib>=3.7" "numpy>=1.24" "threadpoolctl>=3.1" setuptools wheel
-ls wheels | wc -l
+  "dask>=2024.8" "partd>=1.4" "locket>=1.0"
+ls -l wheels
