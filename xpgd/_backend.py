@@ -671,7 +671,7 @@ class ThreadedRows:
         self.block_rows, self.workers = block_rows, workers
 
     def __call__(self, part: Any, n: int) -> tuple[Any, ...]:
-        from xpgd._core.objective import sum_row_range
+        from xpgd._core.objective import add_parts, sum_row_range
 
         share = -(-n // self.workers)
         share = -(-share // self.block_rows) * self.block_rows  # whole blocks per thread
@@ -681,11 +681,7 @@ class ThreadedRows:
                 _pool(self.workers).submit(sum_row_range, part, lo, hi, self.block_rows)
                 for lo, hi in bounds
             ]
-            parts = [f.result() for f in futures]
-        total = parts[0]
-        for piece in parts[1:]:
-            total = tuple(a + b for a, b in zip(total, piece, strict=True))
-        return total
+            return add_parts([f.result() for f in futures])
 
 
 def row_reducer(X: Array, xp: Namespace, *, threads: int | None = None) -> Any:

@@ -20,7 +20,7 @@ import dask
 from array_api_compat import array_namespace
 
 from xpgd._core.losses import LossFamily
-from xpgd._core.objective import LinearObjective, block_gram, block_terms
+from xpgd._core.objective import LinearObjective, add_parts, block_gram, block_terms
 from xpgd._typing import Array
 
 __all__ = ["ChunkedObjective"]
@@ -50,13 +50,6 @@ def _chunk_terms(
 
 def _chunk_gram(v: Array, X: Array, w: Array | None, fit_intercept: bool) -> Array:
     return block_gram(v, X, w, fit_intercept=fit_intercept, xp=array_namespace(X))
-
-
-def _add(parts: list[Any]) -> Any:
-    total = parts[0]
-    for part in parts[1:]:
-        total = total + part
-    return total
 
 
 class ChunkedObjective(LinearObjective):
@@ -90,16 +83,16 @@ class ChunkedObjective(LinearObjective):
                 for Xb, yb, wb in zip(X_blocks, y_blocks, w_blocks, strict=True)
             )
         )
-        loss = _add([p[0] for p in parts])
-        return self.param_xp.asarray(loss), _add([p[1] for p in parts])
+        loss, grad = add_parts(list(parts))
+        return self.param_xp.asarray(loss), grad
 
     def gram_sums(self, v: Array) -> Array:
         X_blocks, _, w_blocks = self._blocks
         task = dask.delayed(_chunk_gram, pure=True)
         parts = dask.compute(
             *(
-                task(v, Xb, wb, self.fit_intercept)
+                (task(v, Xb, wb, self.fit_intercept),)
                 for Xb, wb in zip(X_blocks, w_blocks, strict=True)
             )
         )
-        return _add(list(parts))
+        return add_parts(list(parts))[0]

@@ -25,7 +25,7 @@ from xpgd._core.objective import LinearObjective
 from xpgd._core.optim import SOLVERS
 from xpgd._core.solver import minimize
 from xpgd._typing import Array
-from xpgd._validation import check_target, check_X
+from xpgd._validation import check_target, check_X, valid_learning_rate
 from xpgd.exceptions import InputError, InputTypeError, InvalidParameterError
 
 __all__ = ["gradient_descent", "predict", "sigmoid"]
@@ -183,7 +183,7 @@ def gradient_descent(
         raise InvalidParameterError(f"unknown solver {solver!r}; choose one of {tuple(SOLVERS)}")
     if not (isinstance(num_iters, int) and num_iters >= 0):
         raise InvalidParameterError(f"num_iters={num_iters!r} is invalid; use an integer >= 0")
-    if not (learning_rate == "auto" if isinstance(learning_rate, str) else learning_rate > 0):
+    if not valid_learning_rate(learning_rate):
         raise InvalidParameterError(
             f"learning_rate={learning_rate!r} is invalid; use a positive float or 'auto'"
         )

@@ -46,6 +46,14 @@ __all__ = [
 ]
 
 
+def valid_learning_rate(value: Any) -> bool:
+    """``"auto"``, or a finite positive real number (not a bool)."""
+    if isinstance(value, str):
+        return value == "auto"
+    is_real = isinstance(value, int | float | np.integer | np.floating)
+    return is_real and not isinstance(value, bool) and 0 < value < math.inf
+
+
 def default_float(xp: Namespace, device: Any = None) -> Any:
     """The namespace's default real floating dtype (float64 for NumPy, float32 for torch)."""
     return xp.__array_namespace_info__().default_dtypes(device=device)["real floating"]

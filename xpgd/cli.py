@@ -26,6 +26,7 @@ import xpgd
 from xpgd import metrics
 from xpgd._backend import resolve_choice
 from xpgd.exceptions import InputError, XpgdError
+from xpgd.preprocessing import is_numeric_column
 
 __all__ = ["main"]
 
@@ -271,7 +272,7 @@ def _fit(args: argparse.Namespace) -> int:
             "those rows first"
         )
     model_kind = args.model or _guess_model(y_col)
-    if model_kind == "linear" and not _is_numeric(y_col):
+    if model_kind == "linear" and not is_numeric_column(y_col):
         raise InputError(
             f"target column {args.target!r} is not numeric ({y_col.dtype}); "
             "use --model logistic for class labels"
@@ -374,14 +375,8 @@ def _fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _is_numeric(y: Any) -> bool:
-    import pandas as pd
-
-    return bool(pd.api.types.is_numeric_dtype(y)) and not pd.api.types.is_bool_dtype(y)
-
-
 def _guess_model(y: Any) -> str:
-    return "linear" if _is_numeric(y) and y.nunique() > 2 else "logistic"
+    return "linear" if is_numeric_column(y) and y.nunique() > 2 else "logistic"
 
 
 # --------------------------------------------------------------------------- backends

@@ -43,6 +43,7 @@ from xpgd._validation import (
     check_target,
     check_X,
     encode_binary_labels,
+    valid_learning_rate,
 )
 from xpgd.exceptions import (
     BackendError,
@@ -137,8 +138,7 @@ class _GradientDescentModel:
         def is_real(v: Any) -> bool:
             return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
 
-        lr = self.learning_rate
-        if not (lr == "auto" if isinstance(lr, str) else is_real(lr) and 0 < lr < math.inf):
+        if not valid_learning_rate(self.learning_rate):
             fail("learning_rate", "use a positive float or 'auto' (1/L from the data)")
         if not (is_int(self.max_iter) and self.max_iter >= 1):
             fail("max_iter", "use an integer >= 1")

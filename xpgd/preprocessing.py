@@ -30,7 +30,7 @@ from xpgd._backend import resolve_choice, to_backend
 from xpgd._typing import Array
 from xpgd.exceptions import InputError, InputTypeError, InvalidParameterError, NotFittedError
 
-__all__ = ["PreparedData", "TabularPreprocessor", "prepare"]
+__all__ = ["PreparedData", "TabularPreprocessor", "is_numeric_column", "prepare"]
 
 
 class TabularPreprocessor:
@@ -127,7 +127,6 @@ class TabularPreprocessor:
         -------
         self
         """
-        import pandas as pd
 
         if self.handle_unknown not in ("ignore", "error"):
             raise InvalidParameterError(
@@ -142,11 +141,7 @@ class TabularPreprocessor:
         if unknown:
             raise InputError(f"categorical columns {unknown} not found in the data")
         categorical = [
-            c
-            for c in features.columns
-            if c in wanted
-            or not pd.api.types.is_numeric_dtype(features[c])
-            or pd.api.types.is_bool_dtype(features[c])
+            c for c in features.columns if c in wanted or not is_numeric_column(features[c])
         ]
         numeric = [c for c in features.columns if c not in categorical]
         mean, scale = {}, {}
@@ -159,9 +154,7 @@ class TabularPreprocessor:
                 raise InputError(f"column {c!r} has missing values; fill or drop them first")
             categories[c] = sorted(features[c].unique().tolist(), key=_sort_key)
         y = df[self.target]
-        self.target_is_numeric_ = bool(pd.api.types.is_numeric_dtype(y)) and not bool(
-            pd.api.types.is_bool_dtype(y)
-        )
+        self.target_is_numeric_ = is_numeric_column(y)
         if y.isna().any():
             raise InputError(
                 f"target column {self.target!r} has {int(y.isna().sum())} missing values; "
@@ -236,6 +229,13 @@ class TabularPreprocessor:
         if self.target not in self.scale_:
             return y
         return y * self.scale_[self.target] + self.mean_[self.target]
+
+
+def is_numeric_column(column: Any) -> bool:
+    """Whether a pandas column holds numbers (bools count as categories, not numbers)."""
+    import pandas as pd
+
+    return bool(pd.api.types.is_numeric_dtype(column)) and not pd.api.types.is_bool_dtype(column)
 
 
 def _numeric_column(df: Any, name: str) -> Any:

@@ -22,7 +22,7 @@ from typing import NamedTuple, Protocol
 from xpgd._typing import Array, Namespace
 from xpgd.exceptions import InvalidParameterError
 
-__all__ = ["LOSSES", "LossFamily", "get_loss", "sigmoid", "softplus"]
+__all__ = ["LOSSES", "LossFamily", "get_loss", "sigmoid"]
 
 
 def sigmoid(z: Array, *, xp: Namespace) -> Array:
@@ -34,11 +34,6 @@ def sigmoid(z: Array, *, xp: Namespace) -> Array:
 def _sigmoid_from_e(z: Array, e: Array, *, xp: Namespace) -> Array:
     inv = 1.0 / (1.0 + e)
     return xp.where(z >= 0, inv, e * inv)
-
-
-def softplus(z: Array, *, xp: Namespace) -> Array:
-    """``log(1 + exp(z))`` without overflow: ``max(z, 0) + log1p(exp(-|z|))``."""
-    return xp.clip(z, min=0.0) + xp.log1p(xp.exp(-xp.abs(z)))
 
 
 class _PointwiseFn(Protocol):

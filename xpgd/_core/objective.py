@@ -47,6 +47,7 @@ from xpgd._typing import Array, Namespace
 __all__ = [
     "LinearObjective",
     "RowReduce",
+    "add_parts",
     "block_gram",
     "block_terms",
     "column_stats",
@@ -136,11 +137,14 @@ def sum_row_range(
     part: Callable[[int, int], tuple[Array, ...]], lo: int, hi: int, block_rows: int
 ) -> tuple[Array, ...]:
     """``part`` summed over ``[lo, hi)`` in blocks, in a fixed order (deterministic)."""
-    total: tuple[Array, ...] | None = None
-    for start in range(lo, hi, block_rows):
-        piece = part(start, min(start + block_rows, hi))
-        total = piece if total is None else tuple(a + b for a, b in zip(total, piece, strict=True))
-    assert total is not None, "empty row range"
+    return add_parts([part(s, min(s + block_rows, hi)) for s in range(lo, hi, block_rows)])
+
+
+def add_parts(parts: list[tuple[Array, ...]]) -> tuple[Array, ...]:
+    """Element-wise sum of tuples of partial sums, in list order (deterministic)."""
+    total = parts[0]
+    for piece in parts[1:]:
+        total = tuple(a + b for a, b in zip(total, piece, strict=True))
     return total
 
 
