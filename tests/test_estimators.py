@@ -223,14 +223,14 @@ def test_pandas_and_list_inputs(rng):
 def test_convergence_warning_names_iterations_and_fix(rng):
     X, y = make_regression(rng)
     with pytest.warns(xpgd.ConvergenceWarning, match=r"max_iter=3 .*increase max_iter"):
-        xpgd.LinearRegression(max_iter=3, tol=1e-12).fit(X, y)
+        xpgd.LinearRegression(solver="nesterov", max_iter=3, tol=1e-12).fit(X, y)
 
 
 def test_divergence_raises_and_failed_fit_keeps_the_old_model(rng):
     X, y = make_regression(rng)
     model = xpgd.LinearRegression().fit(X, y)
     coef, history = model.coef_.copy(), model.loss_history_
-    model.set_params(learning_rate=100.0)
+    model.set_params(solver="gd", learning_rate=100.0)
     with pytest.raises(xpgd.DivergenceError, match=r"iteration \d+.*learning_rate <= "):
         model.fit(X, y)
     np.testing.assert_array_equal(model.coef_, coef)
@@ -250,8 +250,10 @@ def test_host_syncs_only_every_check_every(monkeypatch, rng):
     real = solver.host_floats
     monkeypatch.setattr(solver, "host_floats", lambda a: calls.append(1) or real(a))
     X, y = make_regression(rng)
-    xpgd.LinearRegression(max_iter=100, check_every=10, tol=None).fit(X, y)
-    assert len(calls) == 11  # iterations 0, 10, ..., 100
+    for solver in ("nesterov", "lbfgs", "gd"):
+        calls.clear()
+        xpgd.LinearRegression(solver=solver, max_iter=100, check_every=10, tol=None).fit(X, y)
+        assert len(calls) == 11, solver  # iterations 0, 10, ..., 100
 
 
 def test_named_backend_moves_host_inputs_once(monkeypatch, rng):

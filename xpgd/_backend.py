@@ -738,3 +738,42 @@ def materialize(*arrays: Array, xp: Namespace) -> tuple[Array, ...]:
         return arrays
     dask = importlib.import_module("dask")
     return tuple(dask.compute(*arrays))
+
+
+# --------------------------------------------------------------------------- shuffling
+
+
+class RowShuffler:
+    """Seeded row orders for the stochastic solvers.
+
+    Orders come from NumPy's generator on the host (``random_state`` as in scikit-learn:
+    None, an int or a ``numpy.random.Generator``), so a seed gives the same rows in the
+    same order on every backend; each epoch's order is moved to X's device in one
+    explicit transfer (``n`` integers), before the epoch's updates, never inside them.
+    With ``validation_fraction``, that share of the rows (drawn once) is held out.
+    """
+
+    def __init__(
+        self,
+        n: int,
+        random_state: Any,
+        X: Array,
+        xp: Namespace,
+        *,
+        validation_fraction: float | None = None,
+    ) -> None:
+        self._X, self._xp = X, xp
+        self._rng = np.random.default_rng(random_state)
+        rows = np.arange(n, dtype=np.int64)
+        self.validation: Array | None = None
+        if validation_fraction:
+            held = self._rng.permutation(n)[: max(1, round(n * validation_fraction))]
+            mask = np.zeros(n, dtype=bool)
+            mask[held] = True
+            rows = rows[~mask]
+            self.validation = follow(np.flatnonzero(mask), X, xp, what="validation rows")
+        self.train = rows
+
+    def epoch(self) -> Array:
+        """The training rows in a fresh random order, on X's device."""
+        return follow(self._rng.permutation(self.train), self._X, self._xp, what="row order")

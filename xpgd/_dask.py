@@ -20,7 +20,13 @@ import dask
 from array_api_compat import array_namespace
 
 from xpgd._core.losses import LossFamily
-from xpgd._core.objective import LinearObjective, add_parts, block_gram, block_terms
+from xpgd._core.objective import (
+    LinearObjective,
+    add_parts,
+    block_gram,
+    block_moments,
+    block_terms,
+)
 from xpgd._typing import Array
 
 __all__ = ["ChunkedObjective"]
@@ -50,6 +56,10 @@ def _chunk_terms(
 
 def _chunk_gram(v: Array, X: Array, w: Array | None, fit_intercept: bool) -> Array:
     return block_gram(v, X, w, fit_intercept=fit_intercept, xp=array_namespace(X))
+
+
+def _chunk_moments(X: Array, w: Array | None, origin: Array | None) -> tuple[Array, Array]:
+    return block_moments(X, w, origin, xp=array_namespace(X))
 
 
 class ChunkedObjective(LinearObjective):
@@ -96,3 +106,11 @@ class ChunkedObjective(LinearObjective):
             )
         )
         return add_parts(list(parts))[0]
+
+    def moment_sums(self, origin: Array | None) -> tuple[Array, Array]:
+        X_blocks, _, w_blocks = self._blocks
+        task = dask.delayed(_chunk_moments, pure=True)
+        parts = dask.compute(
+            *(task(Xb, wb, origin) for Xb, wb in zip(X_blocks, w_blocks, strict=True))
+        )
+        return add_parts(list(parts))

@@ -22,7 +22,7 @@ from xpgd._backend import (
 )
 from xpgd._core import losses
 from xpgd._core.objective import LinearObjective
-from xpgd._core.optim import SOLVERS
+from xpgd._core.optim import FIXED_STEP
 from xpgd._core.solver import minimize
 from xpgd._typing import Array
 from xpgd._validation import check_target, check_X, valid_learning_rate
@@ -149,9 +149,10 @@ def gradient_descent(
     num_iters : int
         Number of steps (exactly: no early stopping).
     loss : {"logistic", "squared"}, default "logistic"
-    solver : {"gd", "nesterov"}, default "gd"
-        ``"gd"`` is the classic update above; ``"nesterov"`` adds accelerated momentum
-        with adaptive restart (same cost per step, far fewer steps on ill-conditioned X).
+    solver : {"gd", "momentum", "nesterov"}, default "gd"
+        ``"gd"`` is the classic update above; ``"momentum"`` adds heavy-ball momentum
+        (beta 0.9); ``"nesterov"`` accelerated momentum with adaptive restart (same cost
+        per step, far fewer steps on ill-conditioned X).
     check_every : int, default 100
         Steps between the host synchronisations that check for divergence.
 
@@ -179,8 +180,11 @@ def gradient_descent(
     ((11,), True)
     """
     family = losses.get_loss(loss)
-    if solver not in SOLVERS:
-        raise InvalidParameterError(f"unknown solver {solver!r}; choose one of {tuple(SOLVERS)}")
+    if solver not in FIXED_STEP:
+        raise InvalidParameterError(
+            f"unknown solver {solver!r}; choose one of {FIXED_STEP} (fixed-step solvers: "
+            "the estimators offer the line searches and stochastic solvers)"
+        )
     if not (isinstance(num_iters, int) and num_iters >= 0):
         raise InvalidParameterError(f"num_iters={num_iters!r} is invalid; use an integer >= 0")
     if not valid_learning_rate(learning_rate):
@@ -211,6 +215,7 @@ def gradient_descent(
         tol=None,
         check_every=check_every,
         solver=solver,
+        line_search=False,
     )
     # The objective of the squared loss is half the MSE; the classic cost is the MSE.
     history = 2.0 * result.loss_history if loss == "squared" else result.loss_history

@@ -42,7 +42,7 @@ __all__ = [
     "check_sample_weight",
     "check_target",
     "default_float",
-    "encode_binary_labels",
+    "encode_labels",
 ]
 
 
@@ -277,11 +277,14 @@ def check_sample_weight(sample_weight: Any, X: Array, xp: Namespace) -> Array | 
     return w
 
 
-def encode_binary_labels(y: Any, X: Array, xp: Namespace, *, estimator: str) -> tuple[Array, Any]:
-    """Map binary labels of any type to 0/1 in X's namespace, dtype and device.
+def encode_labels(y: Any, X: Array, xp: Namespace, *, estimator: str) -> tuple[Array, Any]:
+    """Map class labels of any type to targets in X's namespace, dtype and device.
 
-    Returns ``(target, classes)``: ``classes`` (sorted, the second one positive) lives on X's
-    device when the labels are numeric and the data eager; otherwise it is a NumPy array.
+    Two classes give a 0/1 vector (the second class positive); more give a one-hot matrix
+    of shape ``(n_samples, n_classes)``, columns in the order of ``classes``.
+
+    Returns ``(target, classes)``: ``classes`` (sorted) lives on X's device when the labels
+    are numeric and the data eager; otherwise it is a NumPy array.
     """
     if y is None:
         raise InputError(
@@ -296,7 +299,10 @@ def encode_binary_labels(y: Any, X: Array, xp: Namespace, *, estimator: str) -> 
             raise InputError(f"y must be 1-D (n_samples,), got shape {tuple(y_host.shape)}")
         _check_length(y_host, X, "y")
         classes = _host_classes(y_host, estimator)
-        target = (y_host == classes[1]).astype(np.float64)
+        if len(classes) == 2:
+            target = (y_host == classes[1]).astype(np.float64)
+        else:
+            target = (y_host[:, None] == classes[None, :]).astype(np.float64)
         target = xp.astype(follow(target, X, xp, what="y"), X.dtype)
         if classes.dtype.kind in "biuf" and not lazy:
             return target, follow(classes, X, xp, what="classes_")
@@ -314,7 +320,9 @@ def encode_binary_labels(y: Any, X: Array, xp: Namespace, *, estimator: str) -> 
         raise InputError(f"y has dtype {y.dtype}; class labels must be numbers or strings")
     classes = xp.unique_values(y)
     _check_n_classes(int(classes.shape[0]), to_numpy(classes), estimator)
-    return xp.astype(y == classes[1], X.dtype), classes
+    if classes.shape[0] == 2:
+        return xp.astype(y == classes[1], X.dtype), classes
+    return xp.astype(xp.expand_dims(y, axis=1) == classes, X.dtype), classes
 
 
 def _continuous_target(estimator: str) -> InputError:
@@ -363,11 +371,4 @@ def _check_n_classes(n: int, classes: Any, estimator: str) -> None:
     if n < 2:
         raise InputError(
             f"y has only 1 class ({_plain(classes[0])!r}); {estimator} needs samples of 2 classes"
-        )
-    if n > 2:
-        shown = [_plain(c) for c in list(classes)[:6]]
-        raise InputError(
-            f"Only binary classification is supported. y has {n} classes {shown}; "
-            f"{estimator} is binary in this version: fit one model per class "
-            "(one-vs-rest) or group the labels into two classes"
         )

@@ -21,6 +21,7 @@ import numpy as np
 from array_api_compat import device as device_of
 
 from xpgd._backend import (
+    RowShuffler,
     backend_name_of,
     follow,
     follow_params,
@@ -33,16 +34,16 @@ from xpgd._backend import (
     row_reducer,
     to_numpy,
 )
-from xpgd._core.losses import get_loss
+from xpgd._core.losses import get_loss, sigmoid, softmax
 from xpgd._core.objective import LinearObjective
-from xpgd._core.optim import SOLVERS
-from xpgd._core.solver import minimize
+from xpgd._core.optim import PROXIMAL, SOLVERS, STOCHASTIC
+from xpgd._core.solver import SCHEDULES, minimize
 from xpgd._typing import Array, Namespace
 from xpgd._validation import (
     check_sample_weight,
     check_target,
     check_X,
-    encode_binary_labels,
+    encode_labels,
     valid_learning_rate,
 )
 from xpgd.exceptions import (
@@ -59,7 +60,10 @@ from xpgd.metrics import r2_score
 
 __all__ = ["LinearRegression", "LogisticRegression"]
 
-_PENALTIES = (None, "l2")
+_PENALTIES = (None, "l2", "l1", "elasticnet")
+#: Largest number of features for which LinearRegression's "auto" solver uses the normal
+#: equations (cost n p^2 flops, against about 100-200 passes of 2 n p for lbfgs).
+NORMAL_MAX_FEATURES = 2000
 
 
 class _GradientDescentModel:
@@ -73,6 +77,7 @@ class _GradientDescentModel:
         "loss_history_",
         "n_features_in_",
         "feature_names_in_",
+        "solver_",
     )
 
     # ------------------------------------------------------------------ parameters
@@ -144,12 +149,40 @@ class _GradientDescentModel:
             fail("max_iter", "use an integer >= 1")
         if not (self.tol is None or (is_real(self.tol) and 0 <= self.tol < math.inf)):
             fail("tol", "use a float >= 0, or None to always run max_iter iterations")
-        if self.solver not in SOLVERS:
-            fail("solver", f"choose one of {tuple(SOLVERS)}")
+        if self.solver not in self._solvers:
+            fail("solver", f"choose one of {self._solvers}")
         if self.penalty not in _PENALTIES:
             fail("penalty", f"choose one of {_PENALTIES}")
         if not (is_real(self.alpha) and 0 <= self.alpha < math.inf):
             fail("alpha", "use a finite float >= 0")
+        if not (is_real(self.l1_ratio) and 0 <= self.l1_ratio <= 1):
+            fail("l1_ratio", "use a float in [0, 1] (1: pure L1, 0: pure L2)")
+        if self.penalty in ("l1", "elasticnet") and self.solver not in (*PROXIMAL, "auto"):
+            fail(
+                "solver",
+                f"it cannot handle penalty={self.penalty!r} (not differentiable); use one of "
+                f"{PROXIMAL}, which take proximal steps, or solver='auto'",
+            )
+        if not isinstance(self.warm_start, bool | np.bool_):
+            fail("warm_start", "use True or False")
+        if not (
+            self.random_state is None
+            or is_int(self.random_state)
+            or isinstance(self.random_state, np.random.Generator)
+        ):
+            fail("random_state", "use None, an integer seed or a numpy.random.Generator")
+        if not (is_int(self.batch_size) and self.batch_size >= 1):
+            fail("batch_size", "use an integer >= 1")
+        if self.schedule not in SCHEDULES:
+            fail("schedule", f"choose one of {tuple(SCHEDULES)}")
+        if not isinstance(self.early_stopping, bool | np.bool_):
+            fail("early_stopping", "use True or False")
+        if not (is_real(self.validation_fraction) and 0 < self.validation_fraction < 1):
+            fail("validation_fraction", "use a float strictly between 0 and 1")
+        if not (is_int(self.n_iter_no_change) and self.n_iter_no_change >= 1):
+            fail("n_iter_no_change", "use an integer >= 1")
+        if not (is_real(self.momentum) and 0 <= self.momentum < 1):
+            fail("momentum", "use a float in [0, 1)")
         if not (is_int(self.check_every) and self.check_every >= 1):
             fail("check_every", "use an integer >= 1")
         if not isinstance(self.fit_intercept, bool | np.bool_):
@@ -207,22 +240,40 @@ class _GradientDescentModel:
         X, xp = check_X(X, choice)
         target, attributes = self._prepare_target(y, X, xp)
         weights = check_sample_weight(sample_weight, X, xp)
-        alpha = float(self.alpha) if self.penalty == "l2" else 0.0
+        weights = self._class_weighted(weights, target, attributes, X, xp)
+        alpha, l1 = self._penalty_strengths()
+        solver = self._resolve_solver(X)
         try:
             objective = LinearObjective(
                 X,
                 target,
-                get_loss(self._loss),
+                get_loss(self._family(target)),
                 sample_weight=weights,
                 alpha=alpha,
+                l1=l1,
                 fit_intercept=bool(self.fit_intercept),
                 standardize=True,
                 xp=xp,
             )
             objective.row_reduce = row_reducer(X, xp)
             local_xp = local_namespace(X, xp)
-            shape = (objective.n_params,) + tuple(target.shape[1:])
-            theta0 = local_xp.zeros(shape, dtype=X.dtype, device=_local_device(X, xp))
+            theta0 = self._start(objective, target, attributes, X, xp, local_xp)
+            stochastic = None
+            if solver in STOCHASTIC:
+                stochastic = {
+                    "shuffler": RowShuffler(
+                        X.shape[0],
+                        self.random_state,
+                        X,
+                        xp,
+                        validation_fraction=(
+                            float(self.validation_fraction) if self.early_stopping else None
+                        ),
+                    ),
+                    "schedule": self.schedule,
+                    "batch_size": int(self.batch_size),
+                    "n_iter_no_change": int(self.n_iter_no_change),
+                }
             result = minimize(
                 objective,
                 theta0,
@@ -230,21 +281,24 @@ class _GradientDescentModel:
                 max_iter=int(self.max_iter),
                 tol=None if self.tol is None else float(self.tol),
                 check_every=int(self.check_every),
-                solver=self.solver,
+                solver=solver,
                 verbose=int(self.verbose),
                 callback=callback,
+                momentum=float(self.momentum),
+                stochastic=stochastic,
             )
         except Exception as exc:
             if _is_out_of_memory(exc):
                 raise _out_of_memory(X, xp) from exc
             raise
-        self._warn_not_converged(result, objective, target, alpha, xp)
+        self._warn_not_converged(result, objective, target, alpha + l1, solver, xp)
         attributes.update(self._theta_to_attributes(result.theta, local_xp))
         attributes.update(
             n_iter_=result.n_iter,
             loss_history_=result.loss_history,
             n_features_in_=X.shape[1],
             feature_names_in_=names,
+            solver_=solver,
         )
         # Commit: only now does the estimator change (a failed fit above changed nothing).
         for name in self._fitted_attributes:
@@ -253,6 +307,64 @@ class _GradientDescentModel:
             if value is not None:
                 setattr(self, name, value)
         return self
+
+    def _family(self, target: Array) -> str:
+        return self._loss
+
+    def _penalty_strengths(self) -> tuple[float, float]:
+        """``(alpha_l2, l1)`` of the objective ``mean loss + alpha * R(w)``."""
+        alpha = float(self.alpha)
+        if self.penalty == "l2":
+            return alpha, 0.0
+        if self.penalty == "l1":
+            return 0.0, alpha
+        if self.penalty == "elasticnet":
+            ratio = float(self.l1_ratio)
+            return alpha * (1.0 - ratio), alpha * ratio
+        return 0.0, 0.0
+
+    def _resolve_solver(self, X: Array) -> str:
+        if self.solver != "auto":
+            return str(self.solver)
+        if self.penalty in ("l1", "elasticnet"):
+            return "nesterov"  # FISTA: proximal and accelerated
+        return self._auto_solver(X)
+
+    def _auto_solver(self, X: Array) -> str:
+        return "lbfgs"
+
+    def _class_weighted(
+        self, weights: Array | None, target: Array, attributes: dict[str, Any], X: Array, xp: Any
+    ) -> Array | None:
+        return weights
+
+    def _start(
+        self,
+        objective: LinearObjective,
+        target: Array,
+        attributes: dict[str, Any],
+        X: Array,
+        xp: Namespace,
+        local_xp: Namespace,
+    ) -> Array:
+        """Zeros, or the fitted parameters with ``warm_start`` (when their shape fits)."""
+        shape = (objective.n_params,) + tuple(target.shape[1:])
+        zeros = local_xp.zeros(shape, dtype=X.dtype, device=_local_device(X, xp))
+        if not (self.warm_start and hasattr(self, "coef_")):
+            return zeros
+        coef = self._fitted(self.coef_, X, xp, "coef_")
+        intercept = self._fitted(self.intercept_, X, xp, "intercept_")
+        if coef.ndim == 2 and len(shape) == 1:  # binary logistic: coef_ is (1, p)
+            coef, intercept = coef[0, :], local_xp.reshape(intercept, ())
+        elif coef.ndim == 2:
+            coef = local_xp.matrix_transpose(coef)
+        if tuple(coef.shape) != (shape[0] - int(bool(self.fit_intercept)), *shape[1:]):
+            return zeros  # a different number of features, targets or classes: cold start
+        coef = local_xp.astype(coef, X.dtype)
+        if not self.fit_intercept:
+            return coef
+        intercept = local_xp.astype(intercept, X.dtype)
+        return local_xp.concat([local_xp.expand_dims(intercept, axis=0), coef], axis=0)
 
     def save(self, path: Any, **metadata: Any) -> Any:
         """Write the fitted model to ``path`` (``.npz``: arrays plus JSON metadata, no
@@ -267,15 +379,26 @@ class _GradientDescentModel:
         return save(self, path, extra=metadata)
 
     def _warn_not_converged(
-        self, result: Any, objective: LinearObjective, target: Array, alpha: float, xp: Any
+        self,
+        result: Any,
+        objective: LinearObjective,
+        target: Array,
+        penalty: float,
+        solver: str,
+        xp: Any,
     ) -> None:
         """Warn about an optimum at infinity (separable classes, no penalty; checked
         whether or not tol was met, since the gradient vanishes there too) or about
-        stopping at ``max_iter``."""
+        stopping at ``max_iter`` or on a flat loss."""
         name = type(self).__name__
-        if self._loss == "logistic" and alpha == 0.0:
+        if self._loss == "logistic" and penalty == 0.0:
             z = objective.linear_predictor(result.theta)
-            (separated,) = materialize(xp.all((2.0 * target - 1.0) * z > 0), xp=xp)
+            if target.ndim == 1:
+                margin_ok = xp.all((2.0 * target - 1.0) * z > 0)
+            else:  # multinomial: every row's own class scores highest
+                own = xp.sum(target * z, axis=1)
+                margin_ok = xp.all(own[:, None] - z + target > 0)
+            (separated,) = materialize(margin_ok, xp=xp)
             if bool(separated):
                 warnings.warn(
                     f"{name}: the classes are perfectly separable, so without a penalty the "
@@ -288,9 +411,28 @@ class _GradientDescentModel:
                 return
         if result.converged or self.tol is None:
             return
+        if result.stalled:
+            warnings.warn(
+                f"{name}: the line search of solver={solver!r} could not lower the loss any "
+                f"further after {result.n_iter} iterations, before reaching tol={self.tol} "
+                f"(largest gradient entry {result.grad_max:.3g}): the loss is flat at the "
+                f"precision of {objective.dtype}; loosen tol, or fit float64 data",
+                sklearn_compatible(ConvergenceWarning),
+                stacklevel=3,
+            )
+            return
+        if solver in STOCHASTIC:
+            warnings.warn(
+                f"{name} ran max_iter={self.max_iter} epochs of solver={solver!r} and the "
+                f"loss was still improving by more than tol={self.tol}; increase max_iter, "
+                "loosen tol, or use a decaying schedule ('invscaling' or 'cosine')",
+                sklearn_compatible(ConvergenceWarning),
+                stacklevel=3,
+            )
+            return
         fixes = ["increase max_iter", "loosen tol"]
-        if self.solver == "gd":
-            fixes.append("use solver='nesterov'")
+        if solver != "lbfgs" and self.penalty not in ("l1", "elasticnet"):
+            fixes.append("use solver='lbfgs'")
         if self.learning_rate != "auto":
             fixes.append("use learning_rate='auto'")
         warnings.warn(
@@ -350,6 +492,19 @@ class _GradientDescentModel:
             input_tags=InputTags(two_d_array=True),
             array_api_support=True,
         )
+
+
+def _store(estimator: Any, params: dict[str, Any]) -> None:
+    """``__init__``'s body: store every hyperparameter as given (scikit-learn's rule)."""
+    for name, value in params.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
+
+
+def _label_key(v: Any) -> Any:
+    """A hashable key equal for a label and its NumPy / Python twin (1, 1.0, np.int64(1))."""
+    v = v.item() if hasattr(v, "item") else v
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
@@ -422,94 +577,138 @@ def _check_feature_names(est: _GradientDescentModel, X: Any) -> None:
     raise InputError(message)
 
 
-class LinearRegression(_GradientDescentModel):
-    """Least-squares linear regression fitted by gradient descent on any Array API backend.
-
-    Minimises ``mean_i s_i * 0.5 * (x_i . w + b - y_i)^2 + alpha * 0.5 * ||w||^2`` (the
-    penalty only with ``penalty="l2"``; the intercept is never penalised), where ``s`` are
-    the sample weights normalised to mean one.
-
-    Parameters
-    ----------
-    solver : {"nesterov", "gd"}, default "nesterov"
-        ``"gd"``: plain gradient descent, the classic. ``"nesterov"``: accelerated
-        gradient with adaptive restart, same cost per iteration and far fewer iterations
-        on ill-conditioned data (unscaled features), hence the default.
+_SHARED_PARAMETERS = """\
     fit_intercept : bool, default True
         Fit an intercept ``b`` (added to ``X @ w``; X is never copied to add a column).
     learning_rate : float or "auto", default "auto"
-        Step size. ``"auto"`` uses ``1 / L``, ``L`` the Lipschitz constant of the gradient,
-        estimated by power iteration on the device.
+        Step size. ``"auto"`` needs none: ``"gd"`` runs a backtracking (Armijo) line
+        search; ``"momentum"``, ``"nesterov"`` and ``"sgd"`` use ``1 / L``, ``L`` the
+        Lipschitz constant of the gradient estimated by power iteration on the device;
+        ``"adam"`` uses 0.001; ``"lbfgs"`` has its own line search (a float sets the length
+        of its first step); ``"normal"`` ignores it.
     max_iter : int, default 1000
-        Maximum number of gradient steps.
+        Maximum number of iterations: loss-and-gradient evaluations (passes over X; a
+        rejected line-search trial counts), or epochs for ``"sgd"`` and ``"adam"``.
     tol : float or None, default 1e-4
-        Stop when the largest absolute gradient entry is at most ``tol``; ``None`` always
-        runs ``max_iter`` steps.
-    penalty : {None, "l2"}, default None
+        Stop when the largest absolute entry of the gradient (with an L1 penalty, of the
+        minimal subgradient), in the internally standardised coordinates, is at most
+        ``tol``. For ``"sgd"`` and ``"adam"``: stop when the epoch's loss (the validation
+        loss with ``early_stopping``) has not improved by ``tol`` for ``n_iter_no_change``
+        epochs. ``None`` always runs ``max_iter`` iterations.
+    penalty : {None, "l2", "l1", "elasticnet"}
+        The objective is ``mean loss + alpha * R(w)`` with ``R`` 0, ``0.5 ||w||^2``,
+        ``||w||_1`` or ``l1_ratio ||w||_1 + (1 - l1_ratio) 0.5 ||w||^2``; the intercept is
+        never penalised. ``"l1"`` and ``"elasticnet"`` need a proximal solver
+        (``"gd"``, ``"nesterov"``, ``"sgd"``; ``"auto"`` picks ``"nesterov"``).
     alpha : float, default 0.0001
-        Strength of the L2 penalty (ignored when ``penalty=None``).
+        Strength of the penalty (ignored when ``penalty=None``).
+    l1_ratio : float, default 0.15
+        Share of L1 in ``"elasticnet"`` (scikit-learn's SGD convention).
+    warm_start : bool, default False
+        Start ``fit`` from the current ``coef_`` and ``intercept_`` when their shapes
+        match the new data (otherwise from zero).
+    random_state : None, int or numpy.random.Generator, default None
+        Seed of the stochastic solvers' shuffling and validation split (drawn on the
+        host, so a seed gives the same rows on every backend).
+    batch_size : int, default 256
+        Rows per mini-batch of ``"sgd"`` and ``"adam"``.
+    schedule : {"constant", "invscaling", "cosine"}, default "constant"
+        Learning rate of epoch ``e`` for ``"sgd"`` and ``"adam"``: ``lr``,
+        ``lr / sqrt(e)``, or ``lr * (1 + cos(pi (e - 1) / max_iter)) / 2``.
+    early_stopping : bool, default False
+        ``"sgd"`` and ``"adam"``: hold out ``validation_fraction`` of the rows, stop when
+        their loss stops improving and keep the best parameters.
+    validation_fraction : float, default 0.1
+    n_iter_no_change : int, default 5
+        Epochs without an improvement of ``tol`` before the stochastic solvers stop.
+    momentum : float, default 0.9
+        ``beta`` of the ``"momentum"`` solver.
     check_every : int, default 10
         Iterations between the loop's host synchronisations (convergence and divergence
         checks). Larger values keep a GPU busier; the run may then take up to
-        ``check_every - 1`` iterations more than needed.
+        ``check_every - 1`` iterations more than needed. The stochastic solvers check
+        once per epoch.
     verbose : int, default 0
         Print the loss and gradient norm at each check.
     backend : str or None, default None
         Backend to compute on (see :func:`xpgd.set_backend`); ``None`` uses the global
         choice, ``"auto"`` computes where X lives.
     device : optional
-        Device of that backend; ``None`` for its default.
+        Device of that backend; ``None`` for its default."""
 
-    Attributes
-    ----------
-    coef_ : array of shape (n_features,) or (n_targets, n_features)
-    intercept_ : 0-d array or array of shape (n_targets,)
-    n_iter_ : int
-        Gradient steps taken.
-    loss_history_ : array of shape (n_iter_ + 1,)
-        Objective at the start and after each step, on X's device.
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
-        Only when X had string column names.
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> import xpgd
-    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
-    >>> model = xpgd.LinearRegression(tol=1e-10).fit(X, 2 * X[:, 0] + 1)
-    >>> np.round(model.coef_, 6), round(float(model.intercept_), 6)
-    (array([2.]), 1.0)
+class LinearRegression(_GradientDescentModel):
+    """Least-squares linear regression on any Array API backend.
+
+        Minimises ``mean_i s_i * 0.5 * (x_i . w + b - y_i)^2 + alpha * R(w)`` (``R`` from
+        ``penalty``; the intercept is never penalised), where ``s`` are the sample weights
+        normalised to mean one.
+
+        Parameters
+        ----------
+        solver : {"auto", "normal", "lbfgs", "nesterov", "momentum", "gd", "adam", "sgd"}
+            Default ``"auto"``: ``"normal"`` (the normal equations, exact, one pass over X
+            and a Cholesky solve) for up to 2000 features, else ``"lbfgs"``; with an L1
+            penalty ``"nesterov"`` (FISTA). ``"gd"`` is the classic gradient descent.
+    %(shared)s
+
+        Attributes
+        ----------
+        coef_ : array of shape (n_features,) or (n_targets, n_features)
+        intercept_ : 0-d array or array of shape (n_targets,)
+        n_iter_ : int
+            Iterations run (evaluations; epochs for the stochastic solvers; solves for
+            ``"normal"``).
+        loss_history_ : array of shape (n_iter_ + 1,)
+            Objective at the start and after each iteration (line searches: at the accepted
+            point), on X's device.
+        solver_ : str
+            The solver used (``"auto"`` resolved).
+        n_features_in_ : int
+        feature_names_in_ : ndarray of str
+            Only when X had string column names.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import xpgd
+        >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+        >>> model = xpgd.LinearRegression().fit(X, 2 * X[:, 0] + 1)
+        >>> np.round(model.coef_, 6), round(float(model.intercept_), 6), model.solver_
+        (array([2.]), 1.0, 'normal')
     """
 
     _loss = "squared"
+    _solvers = ("auto", "normal", *SOLVERS)
 
     def __init__(
         self,
         *,
-        solver: str = "nesterov",
+        solver: str = "auto",
         fit_intercept: bool = True,
         learning_rate: float | str = "auto",
         max_iter: int = 1000,
         tol: float | None = 1e-4,
         penalty: str | None = None,
         alpha: float = 0.0001,
+        l1_ratio: float = 0.15,
+        warm_start: bool = False,
+        random_state: Any = None,
+        batch_size: int = 256,
+        schedule: str = "constant",
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 5,
+        momentum: float = 0.9,
         check_every: int = 10,
         verbose: int = 0,
         backend: str | None = None,
         device: Any = None,
     ) -> None:
-        self.solver = solver
-        self.fit_intercept = fit_intercept
-        self.learning_rate = learning_rate
-        self.max_iter = max_iter
-        self.tol = tol
-        self.penalty = penalty
-        self.alpha = alpha
-        self.check_every = check_every
-        self.verbose = verbose
-        self.backend = backend
-        self.device = device
+        _store(self, locals())
+
+    def _auto_solver(self, X: Array) -> str:
+        return "normal" if X.shape[1] <= NORMAL_MAX_FEATURES else "lbfgs"
 
     def _prepare_target(self, y: Any, X: Array, xp: Namespace) -> tuple[Array, dict[str, Any]]:
         return check_target(y, X, xp, allow_2d=True, estimator=type(self).__name__), {}
@@ -567,118 +766,202 @@ class LinearRegression(_GradientDescentModel):
 
 
 class LogisticRegression(_GradientDescentModel):
-    """Binary logistic regression fitted by gradient descent on any Array API backend.
+    """Logistic regression, binary or multinomial, on any Array API backend.
 
-    Minimises the mean log loss ``mean_i s_i * log(1 + exp(-t_i z_i))`` with
-    ``z = X @ w + b`` and ``t`` the labels as -1/+1, plus ``alpha * 0.5 * ||w||^2`` with
-    ``penalty="l2"`` (the default: it keeps the optimum finite on separable data; the
-    intercept is never penalised). The loss and sigmoid are computed in forms that never
-    overflow.
+        Two classes: minimises the mean log loss ``mean_i s_i * log(1 + exp(-t_i z_i))`` with
+        ``z = X @ w + b`` and ``t`` the labels as -1/+1. More classes: the multinomial
+        (softmax) loss ``mean_i s_i * (logsumexp(z_i) - z_{i, y_i})`` with one column of
+        ``W`` per class (scikit-learn's multinomial model). Plus ``alpha * R(W)`` (the default
+        ``penalty="l2"`` keeps the optimum finite on separable data; the intercept is never
+        penalised). Loss, sigmoid and softmax are computed in forms that never overflow.
 
-    Labels may be of any type (numbers, strings, bools); they are mapped through
-    ``classes_`` (sorted), the second class being the positive one.
+        Labels may be of any type (numbers, strings, bools); they are mapped through
+        ``classes_`` (sorted); with two classes the second one is the positive one.
 
-    Parameters
-    ----------
-    solver, fit_intercept, learning_rate, max_iter, tol, check_every, verbose, backend, device
-        As in :class:`LinearRegression`.
-    penalty : {"l2", None}, default "l2"
-    alpha : float, default 0.0001
+        Parameters
+        ----------
+        solver : {"auto", "lbfgs", "nesterov", "momentum", "gd", "adam", "sgd"}
+            Default ``"auto"``: ``"lbfgs"`` (the fewest passes over X to the optimum); with an
+            L1 penalty ``"nesterov"`` (FISTA).
+        class_weight : None, "balanced" or dict, default None
+            Weights of the classes, multiplied into ``sample_weight``: ``"balanced"`` gives
+            class ``k`` the weight ``n_samples / (n_classes * n_k)``; a dict maps labels to
+            weights (missing labels weigh 1).
+    %(shared)s
 
-    Attributes
-    ----------
-    classes_ : array of shape (2,)
-        On X's device for numeric labels; a NumPy array for other label types.
-    coef_ : array of shape (1, n_features)
-    intercept_ : array of shape (1,)
-    n_iter_, loss_history_, n_features_in_, feature_names_in_
-        As in :class:`LinearRegression`.
+        Attributes
+        ----------
+        classes_ : array of shape (n_classes,)
+            On X's device for numeric labels; a NumPy array for other label types.
+        coef_ : array of shape (1, n_features), or (n_classes, n_features) for more than two
+        intercept_ : array of shape (1,) or (n_classes,)
+        n_iter_, loss_history_, solver_, n_features_in_, feature_names_in_
+            As in :class:`LinearRegression`.
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> import xpgd
-    >>> X = np.array([[-2.0], [-1.0], [1.0], [2.0]])
-    >>> clf = xpgd.LogisticRegression().fit(X, ["no", "no", "yes", "yes"])
-    >>> clf.predict(np.array([[-3.0], [3.0]]))
-    array(['no', 'yes'], dtype='<U3')
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import xpgd
+        >>> X = np.array([[-2.0], [-1.0], [1.0], [2.0]])
+        >>> clf = xpgd.LogisticRegression().fit(X, ["no", "no", "yes", "yes"])
+        >>> clf.predict(np.array([[-3.0], [3.0]]))
+        array(['no', 'yes'], dtype='<U3')
     """
 
     _loss = "logistic"
+    _solvers = ("auto", *SOLVERS)
     _fitted_attributes = (*_GradientDescentModel._fitted_attributes, "classes_")
 
     def __init__(
         self,
         *,
-        solver: str = "nesterov",
+        solver: str = "auto",
         fit_intercept: bool = True,
         learning_rate: float | str = "auto",
         max_iter: int = 1000,
         tol: float | None = 1e-4,
         penalty: str | None = "l2",
         alpha: float = 0.0001,
+        l1_ratio: float = 0.15,
+        class_weight: Any = None,
+        warm_start: bool = False,
+        random_state: Any = None,
+        batch_size: int = 256,
+        schedule: str = "constant",
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 5,
+        momentum: float = 0.9,
         check_every: int = 10,
         verbose: int = 0,
         backend: str | None = None,
         device: Any = None,
     ) -> None:
-        self.solver = solver
-        self.fit_intercept = fit_intercept
-        self.learning_rate = learning_rate
-        self.max_iter = max_iter
-        self.tol = tol
-        self.penalty = penalty
-        self.alpha = alpha
-        self.check_every = check_every
-        self.verbose = verbose
-        self.backend = backend
-        self.device = device
+        _store(self, locals())
+
+    def _validate_hyperparameters(self) -> None:
+        super()._validate_hyperparameters()
+        cw = self.class_weight
+        if not (cw is None or cw == "balanced" or isinstance(cw, dict)):
+            raise InvalidParameterError(
+                f"{type(self).__name__}: class_weight={cw!r} is invalid; use None, "
+                "'balanced' or a dict {label: weight}"
+            )
+        if isinstance(cw, dict) and not all(
+            isinstance(v, int | float | np.integer | np.floating)
+            and not isinstance(v, bool)
+            and 0 <= v < math.inf
+            for v in cw.values()
+        ):
+            raise InvalidParameterError(
+                f"{type(self).__name__}: class_weight has a weight that is not a finite "
+                "number >= 0; use non-negative finite weights"
+            )
+
+    def _family(self, target: Array) -> str:
+        return "logistic" if target.ndim == 1 else "multinomial"
 
     def _prepare_target(self, y: Any, X: Array, xp: Namespace) -> tuple[Array, dict[str, Any]]:
-        target, classes = encode_binary_labels(y, X, xp, estimator=type(self).__name__)
+        target, classes = encode_labels(y, X, xp, estimator=type(self).__name__)
         return target, {"classes_": classes}
 
+    def _class_weighted(
+        self, weights: Array | None, target: Array, attributes: dict[str, Any], X: Array, xp: Any
+    ) -> Array | None:
+        """Multiply the class weights into the sample weights (on X's device)."""
+        cw = self.class_weight
+        if cw is None:
+            return weights
+        onehot = target if target.ndim == 2 else xp.stack([1.0 - target, target], axis=1)
+        classes = attributes["classes_"]
+        labels = classes if isinstance(classes, np.ndarray) else to_numpy(classes)
+        if cw == "balanced":
+            # n / (K n_k) from the unweighted counts (scikit-learn's rule); one small sync.
+            (counts,) = materialize(xp.sum(onehot, axis=0), xp=xp)
+            counts = to_numpy(counts).astype(np.float64)
+            per_class = counts.sum() / (len(labels) * counts)
+        else:
+            known = {_label_key(v) for v in labels.tolist()}
+            unknown = [k for k in cw if _label_key(k) not in known]
+            if unknown:
+                raise InputError(
+                    f"class_weight has labels {unknown} that are not in y (classes "
+                    f"{labels.tolist()}); use the labels of y as keys"
+                )
+            table = {_label_key(k): float(v) for k, v in cw.items()}
+            per_class = np.array([table.get(_label_key(v), 1.0) for v in labels.tolist()])
+        per_sample = onehot @ follow(per_class.astype(np.float64), X, xp, what="class_weight")
+        per_sample = xp.astype(per_sample, X.dtype)
+        weighted = per_sample if weights is None else weights * per_sample
+        (total,) = materialize(xp.sum(weighted), xp=xp)
+        if not float(total) > 0:
+            raise InputError(
+                "class_weight and sample_weight together give every sample zero weight; "
+                "give at least one class a positive weight"
+            )
+        return weighted
+
     def _theta_to_attributes(self, theta: Array, xp: Namespace) -> dict[str, Any]:
-        n = theta.shape[0] - int(bool(self.fit_intercept))
         if self.fit_intercept:
-            intercept, coef = theta[0:1], theta[1:]
+            intercept, coef = theta[0, ...], theta[1:, ...]
         else:
             coef = theta
-            intercept = xp.zeros((1,), dtype=theta.dtype, device=device_of(theta))
-        return {"coef_": xp.reshape(coef, (1, n)), "intercept_": intercept}
+            intercept = xp.zeros(theta.shape[1:], dtype=theta.dtype, device=device_of(theta))
+        if coef.ndim == 1:  # binary: one row, scikit-learn's shape
+            return {
+                "coef_": xp.reshape(coef, (1, coef.shape[0])),
+                "intercept_": xp.reshape(intercept, (1,)),
+            }
+        return {"coef_": xp.matrix_transpose(coef), "intercept_": intercept}
 
     def decision_function(self, X: Any) -> Array:
-        """Signed distance ``X @ coef_[0] + intercept_[0]``; positive means ``classes_[1]``.
+        """Scores: ``X @ coef_[0] + intercept_[0]`` for two classes (positive means
+        ``classes_[1]``), else one column per class.
 
         Returns
         -------
-        array of shape (n_samples,)
+        array of shape (n_samples,) or (n_samples, n_classes)
         """
         X, xp = self._validated_X(X, "decision_function")
         return self._decision(X, xp)
 
     def _decision(self, X: Array, xp: Namespace) -> Array:
         z = self._linear_predictor(X, xp)
-        return z[:, 0]
+        return z[:, 0] if z.shape[1] == 1 else z
 
     def predict_proba(self, X: Any) -> Array:
         """Class probabilities, columns in the order of ``classes_``.
 
         Returns
         -------
-        array of shape (n_samples, 2)
+        array of shape (n_samples, n_classes)
         """
-        from xpgd._core.losses import sigmoid
-
         X, xp = self._validated_X(X, "predict_proba")
-        p = sigmoid(self._decision(X, xp), xp=xp)
+        z = self._decision(X, xp)
+        if z.ndim == 2:
+            return softmax(z, xp=xp)
+        p = sigmoid(z, xp=xp)
         return xp.stack([1.0 - p, p], axis=1)
+
+    def predict_log_proba(self, X: Any) -> Array:
+        """Logarithm of :meth:`predict_proba`, computed without overflow.
+
+        Returns
+        -------
+        array of shape (n_samples, n_classes)
+        """
+        X, xp = self._validated_X(X, "predict_log_proba")
+        z = self._decision(X, xp)
+        if z.ndim == 1:
+            z = xp.stack([xp.zeros_like(z), z], axis=1)
+        top = xp.max(z, axis=1, keepdims=True)
+        return z - (top + xp.log(xp.sum(xp.exp(z - top), axis=1, keepdims=True)))
 
     def predict(self, X: Any) -> Array:
         """Predicted class labels.
 
         Numeric labels are returned in X's namespace and device. Labels of other types
-        (strings, objects) exist only on the host: the boolean decisions are then fetched
+        (strings, objects) exist only on the host: the class indices are then fetched
         once (an explicit transfer) and the labels returned as a NumPy array.
 
         Returns
@@ -689,16 +972,18 @@ class LogisticRegression(_GradientDescentModel):
         return self._labels(X, xp)
 
     def _labels(self, X: Array, xp: Namespace) -> Array:
-        positive = self._decision(X, xp) > 0
+        z = self._decision(X, xp)
+        index = xp.astype(z > 0, xp.int64) if z.ndim == 1 else xp.argmax(z, axis=1)
         classes = self.classes_
+        if is_lazy(xp):  # labels looked up chunk by chunk, lazily
+            table = classes if isinstance(classes, np.ndarray) else to_numpy(classes)
+            return index.map_blocks(
+                lambda b: table[np.asarray(b, dtype=np.intp)], dtype=table.dtype
+            )
         if isinstance(classes, np.ndarray) and classes.dtype.kind not in "biuf":
-            if is_lazy(xp):
-                return positive.map_blocks(
-                    lambda b: classes[np.asarray(b, dtype=np.intp)], dtype=classes.dtype
-                )
-            return classes[to_numpy(positive).astype(np.intp)]
+            return classes[to_numpy(index).astype(np.intp)]
         classes = self._fitted(classes, X, xp, "classes_")
-        return xp.where(positive, classes[1], classes[0])
+        return xp.take(classes, index, axis=0)
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Mean accuracy on ``(X, y)`` (weighted by ``sample_weight``).
@@ -733,6 +1018,9 @@ class LogisticRegression(_GradientDescentModel):
 
         tags = super().__sklearn_tags__()
         tags.estimator_type = "classifier"
-        # Binary only until multinomial lands; scikit-learn's checks then use 2 classes.
-        tags.classifier_tags = ClassifierTags(multi_class=False)
+        tags.classifier_tags = ClassifierTags(multi_class=True)
         return tags
+
+
+for _cls in (LinearRegression, LogisticRegression):
+    _cls.__doc__ = _cls.__doc__.replace("%(shared)s", _SHARED_PARAMETERS)

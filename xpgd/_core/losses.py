@@ -9,7 +9,9 @@ Numerical stability is built in, not patched: with ``e = exp(-|z|)``, which lies
 * ``softplus(z) = log(1 + exp(z)) = max(z, 0) + log1p(e)``;
 * the log loss of a label ``y`` in {0, 1} is ``softplus(z) - y * z``, the negative
   log-likelihood ``-(y log s + (1 - y) log(1 - s))`` with ``s = sigmoid(z)``, without ever
-  forming ``log(0)``.
+  forming ``log(0)``;
+* the multinomial (softmax) loss of scores ``z`` (one column per class) and a one-hot
+  ``y`` is ``logsumexp(z) - y . z``, with the row maximum subtracted before ``exp``.
 
 The classic ``exp(z) / (exp(z) + 1)`` returns NaN for z > 709 in float64 (inf / inf);
 these forms are finite for every finite input, in float32 and float64.
@@ -22,7 +24,7 @@ from typing import NamedTuple, Protocol
 from xpgd._typing import Array, Namespace
 from xpgd.exceptions import InvalidParameterError
 
-__all__ = ["LOSSES", "LossFamily", "get_loss", "sigmoid"]
+__all__ = ["LOSSES", "LossFamily", "get_loss", "sigmoid", "softmax"]
 
 
 def sigmoid(z: Array, *, xp: Namespace) -> Array:
@@ -78,6 +80,22 @@ def _logistic(z: Array, y: Array, *, xp: Namespace) -> tuple[Array, Array]:
     return loss, _sigmoid_from_e(z, e, xp=xp) - y
 
 
+def _multinomial(z: Array, y: Array, *, xp: Namespace) -> tuple[Array, Array]:
+    # z: (n, K) scores, y: (n, K) one-hot. l = logsumexp(z) - y . z, dl/dz = softmax(z) - y.
+    # Shifting by the row maximum keeps every exp in (0, 1]: no overflow for any finite z.
+    top = xp.max(z, axis=1, keepdims=True)
+    e = xp.exp(z - top)
+    total = xp.sum(e, axis=1, keepdims=True)
+    lse = top + xp.log(total)
+    return xp.sum(y * (lse - z), axis=1), e / total - y
+
+
+def softmax(z: Array, *, xp: Namespace) -> Array:
+    """Row-wise ``exp(z) / sum(exp(z))``, finite for every finite z."""
+    e = xp.exp(z - xp.max(z, axis=1, keepdims=True))
+    return e / xp.sum(e, axis=1, keepdims=True)
+
+
 def _identity(z: Array, *, xp: Namespace) -> Array:
     return z
 
@@ -85,6 +103,8 @@ def _identity(z: Array, *, xp: Namespace) -> Array:
 LOSSES: dict[str, LossFamily] = {
     "squared": LossFamily("squared", _squared, 1.0, _identity),
     "logistic": LossFamily("logistic", _logistic, 0.25, sigmoid),
+    # The softmax loss's Hessian in z is diag(p) - p p^T <= 1/2 I (Boehning, 1992).
+    "multinomial": LossFamily("multinomial", _multinomial, 0.5, softmax),
 }
 
 

@@ -3,10 +3,14 @@
 Pure Array API (``*, xp``), shared by every solver, the functional interface and the
 estimators::
 
-    f(b, w) = sum_i s_i * l(x_i . w + b, y_i) + alpha * 0.5 * ||w||^2
+    f(b, w) = sum_i s_i * l(x_i . w + b, y_i) + alpha * 0.5 * ||w||^2 + l1 * ||w||_1
 
 with ``s`` the sample weights normalised to sum to one (``1/n`` without weights), ``l`` a
-:class:`~xpgd._core.losses.LossFamily` and the intercept ``b`` never penalised.
+:class:`~xpgd._core.losses.LossFamily` and the intercept ``b`` never penalised. The L1
+term is not differentiable: :meth:`LinearObjective.value_and_grad` includes it in the
+value but returns the gradient of the smooth part; solvers handle it through
+:meth:`LinearObjective.prox` (soft thresholding) and measure optimality with
+:meth:`LinearObjective.stationarity`.
 
 Parameters are one array ``theta``: ``theta[0]`` is the intercept when ``fit_intercept``,
 ``theta[1:]`` the coefficients, so optimizers see a single array. ``theta`` may be 1-D
@@ -49,6 +53,7 @@ __all__ = [
     "RowReduce",
     "add_parts",
     "block_gram",
+    "block_moments",
     "block_terms",
     "column_stats",
     "row_blocks",
@@ -108,6 +113,20 @@ def block_gram(
     """Unnormalised ``[1 X]^T S [1 X] v`` over the rows given (Hessian of the l2 loss)."""
     u = _weighted(_head(v, X, fit_intercept), sample_weight)
     return _stack(u, X, fit_intercept, xp=xp)
+
+
+def block_moments(
+    X: Array, sample_weight: Array | None, origin: Array | None, *, xp: Namespace
+) -> tuple[Array, Array]:
+    """Unnormalised ``D^T S D`` and ``S``-weighted column sums of ``D = X - origin`` over
+    the rows given (``D = X`` without an origin): the normal equations' one pass.
+
+    Shifting by a data row before the products keeps the cancellation of
+    ``E[x x^T] - E[x] E[x]^T`` small for columns with a large offset.
+    """
+    D = X if origin is None else X - origin  # a block-sized temporary, never all of X
+    DS = _weighted(D, sample_weight)
+    return DS.T @ D, xp.sum(DS, axis=0)
 
 
 RowReduce = Callable[[Callable[[int, int], tuple[Array, ...]], int], tuple[Array, ...]]
@@ -198,6 +217,8 @@ class LinearObjective:
         Non-negative weights with a positive sum (validated by the caller).
     alpha : float
         Strength of the L2 penalty ``alpha * 0.5 * ||w||^2``.
+    l1 : float
+        Strength of the L1 penalty ``l1 * ||w||_1`` (elastic net: both).
     fit_intercept : bool
         Whether ``theta[0]`` is an unpenalised intercept.
     standardize : bool
@@ -214,6 +235,7 @@ class LinearObjective:
         *,
         sample_weight: Array | None = None,
         alpha: float = 0.0,
+        l1: float = 0.0,
         fit_intercept: bool = True,
         standardize: bool = False,
         xp: Namespace,
@@ -221,6 +243,7 @@ class LinearObjective:
         self.X, self.y, self.family, self.xp = X, y, family, xp
         self.sample_weight = sample_weight
         self.alpha = float(alpha)
+        self.l1 = float(l1)
         self.fit_intercept = bool(fit_intercept)
         self.n_samples, self.n_features = X.shape
         self.dtype, self.device = X.dtype, device_of(X)
@@ -337,15 +360,136 @@ class LinearObjective:
         loss : 0-d array
         grad : array shaped like ``theta``
         """
-        xp = self.param_xp
         model = self.original(theta)
         loss_sum, grad_sum = self.data_sums(model)
-        value, grad = loss_sum * self.scale, grad_sum * self.scale
+        return self._penalise(model, loss_sum * self.scale, grad_sum * self.scale)
+
+    def _penalise(self, model: Array, value: Array, grad: Array) -> tuple[Array, Array]:
+        """Add the penalty to the mean data terms at ``model``; gradient to optimizer
+        coordinates."""
         if self.alpha != 0.0:
-            _, w = self.split(model)
+            grad = grad + self.alpha * self._penalised(model, xp=self.param_xp)
+        return self._penalty_value(model, value), self.pullback(grad)
+
+    def _penalty_value(self, model: Array, value: Array) -> Array:
+        xp = self.param_xp
+        _, w = self.split(model)
+        if self.alpha != 0.0:
             value = value + 0.5 * self.alpha * xp.sum(w * w)
-            grad = grad + self.alpha * self._penalised(model, xp=xp)
-        return value, self.pullback(grad)
+        if self.l1 != 0.0:
+            value = value + self.l1 * xp.sum(xp.abs(w))
+        return value
+
+    def subset_value(self, theta: Array, rows: Array, *, block_rows: int = 8192) -> Array:
+        """The objective (mean loss over ``rows`` plus the penalty) at ``theta``, gathering
+        the rows in blocks (never a copy of X): the validation score of early stopping."""
+        xp = self.xp
+        model = self.original(theta)
+        loss_sum = total = None
+        n = rows.shape[0]
+        for lo in range(0, n, block_rows):
+            r = rows[lo : min(lo + block_rows, n)]
+            z = _head(model, xp.take(self.X, r, axis=0), self.fit_intercept)
+            loss, _ = self.family.value_and_derivative(z, xp.take(self.y, r, axis=0), xp=xp)
+            s = None if self.sample_weight is None else xp.take(self.sample_weight, r, axis=0)
+            part = xp.sum(_weighted(loss, s))
+            weight = float(r.shape[0]) if s is None else xp.sum(s)
+            loss_sum = part if loss_sum is None else loss_sum + part
+            total = weight if total is None else total + weight
+        return self._penalty_value(model, loss_sum / total)
+
+    def batch_value_and_grad(self, theta: Array, rows: Array) -> tuple[Array, Array]:
+        """The objective over the rows ``rows`` only (an index array on X's device): the
+        mini-batch estimate of :meth:`value_and_grad`, with the full penalty. The rows are
+        gathered (a batch-sized copy); the standardisation is the whole data's."""
+        xp = self.xp
+        model = self.original(theta)
+        X, y = xp.take(self.X, rows, axis=0), xp.take(self.y, rows, axis=0)
+        s = None if self.sample_weight is None else xp.take(self.sample_weight, rows, axis=0)
+        loss_sum, grad_sum = block_terms(
+            model, X, y, s, family=self.family, fit_intercept=self.fit_intercept, xp=xp
+        )
+        total = float(rows.shape[0]) if s is None else xp.sum(s)
+        return self._penalise(model, loss_sum / total, grad_sum / total)
+
+    # ------------------------------------------------------------------ L1 penalty
+
+    def _l1_thresholds(self, w: Array) -> Array:
+        """``l1`` per coefficient in optimizer coordinates (``l1 / sd``), shaped for ``w``."""
+        if self.sd is None:
+            lam = self.param_xp.full((w.shape[0],), self.l1, dtype=w.dtype, device=device_of(w))
+        else:
+            lam = self.l1 / self.sd
+        return self._column(lam, w)
+
+    def prox(self, theta: Array, step: Array | float) -> Array:
+        """Proximal map of ``step * l1 * ||w||_1`` in optimizer coordinates: soft
+        thresholding of each coefficient by ``step * l1 / sd_j`` (the intercept is free)."""
+        xp = self.param_xp
+        b, w = self.split(theta)
+        threshold = step * self._l1_thresholds(w)
+        size = xp.abs(w) - threshold
+        w = xp.sign(w) * xp.where(size > 0, size, xp.zeros_like(size))
+        return self._join(b, w, xp=xp)
+
+    def stationarity(self, theta: Array, grad: Array) -> Array:
+        """The minimal-norm subgradient of the objective at ``theta`` (optimizer
+        coordinates): zero exactly at the optimum, so the loop's ``tol`` applies to it.
+        ``grad`` is the smooth part's gradient; without an L1 term it is returned as is."""
+        if self.l1 == 0.0:
+            return grad
+        xp = self.param_xp
+        _, w = self.split(theta)
+        gb, gw = self.split(grad)
+        lam = self._l1_thresholds(w)
+        size = xp.abs(gw) - lam
+        at_zero = xp.sign(gw) * xp.where(size > 0, size, xp.zeros_like(size))
+        gw = xp.where(w != 0, gw + lam * xp.sign(w), at_zero)
+        return self._join(gb, gw, xp=xp)
+
+    # ------------------------------------------------------------------ normal equations
+
+    def moment_sums(self, origin: Array | None) -> tuple[Array, Array]:
+        """:func:`block_moments` summed over the rows, in the blocks of ``row_reduce``."""
+
+        def part(lo: int, hi: int) -> tuple[Array, Array]:
+            X, _, s = self._rows(lo, hi)
+            return block_moments(X, s, origin, xp=self.xp)
+
+        return self.row_reduce(part, self.n_samples)
+
+    def hessian_matrix(self) -> Array:
+        """Hessian of the squared-loss objective in optimizer coordinates, a
+        ``(n_params, n_params)`` matrix, from one pass over the rows.
+
+        With the implicit standardisation it is ``[[1, 0], [0, C / (sd sd^T)]]`` plus the
+        penalty ``alpha diag(1 / sd^2)``, ``C`` the weighted covariance of the columns (no
+        intercept: the second moments, uncentred). Requires ``standardize=True``.
+        """
+        if self.sd is None:
+            raise ValueError("hessian_matrix needs standardize=True")
+        xp = self.param_xp
+        # Centred on the weighted means: the covariance without cancellation.
+        origin = self.mean
+        gram, col_sum = self.moment_sums(origin)
+        scale = self.scale
+        cov = gram * scale
+        if origin is not None:
+            shift = col_sum * scale
+            cov = cov - shift[:, None] * shift[None, :]
+        sd = self.sd
+        H = cov / (sd[:, None] * sd[None, :])
+        if self.alpha != 0.0:
+            H = H + xp.eye(H.shape[0], dtype=H.dtype, device=device_of(H)) * (
+                self.alpha / (sd * sd)
+            )
+        if not self.fit_intercept:
+            return H
+        p = H.shape[0]
+        top = xp.zeros((1, p + 1), dtype=H.dtype, device=device_of(H))
+        top = xp.concat([xp.ones((1, 1), dtype=H.dtype, device=device_of(H)), top[:, 1:]], axis=1)
+        rest = xp.concat([xp.zeros((p, 1), dtype=H.dtype, device=device_of(H)), H], axis=1)
+        return xp.concat([top, rest], axis=0)
 
     def value(self, theta: Array) -> Array:
         """Objective at ``theta`` (a 0-d array; lazy for Dask)."""
