@@ -82,7 +82,11 @@ class ChunkedObjective(LinearObjective):
         )
         self.param_xp = array_namespace(X._meta)
         self.device = None
-        self.scale, self.mean, self.sd = dask.compute(objective.scale, objective.mean, objective.sd)
+        self.scale, mean, sd = dask.compute(objective.scale, objective.mean, objective.sd)
+        self._stats = (mean, sd)
+
+    def first_row(self) -> Array:
+        return self.X[0, :].compute()
 
     def data_sums(self, theta: Array) -> tuple[Array, Array]:  # one task per chunk
         X_blocks, y_blocks, w_blocks = self._blocks

@@ -38,6 +38,11 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def _label(key: Any) -> Any:
+    """A class label back from JSON (lists come back for tuples; numbers stay numbers)."""
+    return tuple(key) if isinstance(key, list) else key
+
+
 def _digest(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> str:
     """SHA-256 of the metadata (without the digest) and of every array's dtype, shape
     and bytes, in a fixed order."""
@@ -59,6 +64,10 @@ def save(
     model._check_fitted()
     path = pathlib.Path(path)
     params = {k: v for k, v in model.get_params().items() if k not in ("backend", "device")}
+    if isinstance(params.get("class_weight"), dict):  # JSON keys are strings: keep pairs
+        params["class_weight"] = {"pairs": [[k, v] for k, v in params["class_weight"].items()]}
+    if isinstance(params.get("random_state"), np.random.Generator):
+        params["random_state"] = None  # a generator's state is not a hyperparameter to keep
     arrays = {
         "coef_": to_numpy(model.coef_),
         "intercept_": to_numpy(model.intercept_),
@@ -78,6 +87,7 @@ def save(
         "estimator": type(model).__name__,
         "params": _jsonable(params),
         "n_iter_": int(model.n_iter_),
+        "solver_": getattr(model, "solver_", None),
         "n_features_in_": int(model.n_features_in_),
         "feature_names_in_": None if names is None else [str(n) for n in names],
         "extra": _jsonable(extra or {}),
@@ -126,7 +136,10 @@ def load(path: str | pathlib.Path, *, backend: str | None = None, device: Any = 
     }.get(meta.get("estimator"))
     if cls is None:
         raise InputError(f"{path}: unknown estimator {meta.get('estimator')!r}")
-    model = cls(**meta["params"], backend=backend, device=device)
+    params = dict(meta["params"])
+    if isinstance(params.get("class_weight"), dict):
+        params["class_weight"] = {_label(k): v for k, v in params["class_weight"]["pairs"]}
+    model = cls(**params, backend=backend, device=device)
     choice = resolve_choice(backend, device)
     name = "numpy" if choice.name == "auto" else choice.name
     for key, value in arrays.items():
@@ -136,6 +149,8 @@ def load(path: str | pathlib.Path, *, backend: str | None = None, device: Any = 
         # Fitted arrays of a Dask model live in the chunks' namespace (NumPy).
         setattr(model, key, value if name == "dask" else to_backend(value, name, choice.device))
     model.n_iter_ = meta["n_iter_"]
+    if meta.get("solver_") is not None:
+        model.solver_ = meta["solver_"]
     model.n_features_in_ = meta["n_features_in_"]
     if meta.get("feature_names_in_") is not None:
         model.feature_names_in_ = np.asarray(meta["feature_names_in_"], dtype=object)

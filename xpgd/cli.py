@@ -319,6 +319,9 @@ def _fit(args: argparse.Namespace) -> int:
         options.update(penalty="l2", alpha=args.alpha)
     elif model_kind == "linear":
         options.update(penalty=None)
+    if args.penalty is not None:
+        options.update(penalty=None if args.penalty == "none" else args.penalty)
+    options.update(l1_ratio=args.l1_ratio, random_state=args.seed)
     model = estimator_cls(**options)
     progress = Progress(args.max_iter, force=args.progress)
     try:
@@ -326,7 +329,7 @@ def _fit(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     print(
-        f"fitted in {model.n_iter_} iterations; cost {float(model.loss_history_[0]):.6g} -> "
+        f"fitted by {model.solver_} in {model.n_iter_} iterations; cost {float(model.loss_history_[0]):.6g} -> "
         f"{float(model.loss_history_[-1]):.6g}"
     )
     written = [
@@ -491,7 +494,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="fit the preprocessing on all rows before splitting, as the "
         "classic exercise did (leaks test statistics; for reproduction only)",
     )
-    fit.add_argument("--solver", default="nesterov", choices=["nesterov", "gd"])
+    fit.add_argument(
+        "--solver",
+        default="auto",
+        choices=["auto", "lbfgs", "normal", "nesterov", "momentum", "gd", "adam", "sgd"],
+        help="auto: lbfgs for logistic, the normal equations for linear (see the README)",
+    )
+    fit.add_argument(
+        "--penalty",
+        choices=["none", "l2", "l1", "elasticnet"],
+        default=None,
+        help="default: l2 for logistic, none for linear (l2 when --alpha is given)",
+    )
+    fit.add_argument("--l1-ratio", type=float, default=0.15, help="L1 share of elasticnet")
     fit.add_argument("--learning-rate", type=_learning_rate, default="auto")
     fit.add_argument("--max-iter", type=int, default=1000)
     fit.add_argument("--alpha", type=float, default=None, help="L2 penalty strength")

@@ -57,6 +57,7 @@ __all__ = [
     "block_terms",
     "column_stats",
     "row_blocks",
+    "stats_from_moments",
     "sum_row_range",
     "whole_rows",
 ]
@@ -197,9 +198,17 @@ def column_stats(
         first = s1 if first is None else first + s1
         second = s2 if second is None else second + s2
     shift = first / total
-    var = second / total - shift * shift
+    return stats_from_moments(origin, shift, second / total - shift * shift, xp=xp)
+
+
+def stats_from_moments(
+    origin: Array, shift: Array, var: Array, *, xp: Namespace
+) -> tuple[Array, Array]:
+    """Means ``origin + shift`` and spreads ``sqrt(var)`` of columns whose deviations from
+    ``origin`` have mean ``shift`` and variance ``var``; a spread at rounding level
+    becomes 1 (any positive scale gives the same optimum)."""
     sd = xp.sqrt(xp.where(var > 0, var, xp.zeros_like(var)))
-    tiny = xp.finfo(X.dtype).eps * (xp.abs(origin) + xp.abs(shift) + 1.0)
+    tiny = xp.finfo(var.dtype).eps * (xp.abs(origin) + xp.abs(shift) + 1.0)
     return origin + shift, xp.where(sd > tiny, sd, xp.ones_like(sd))
 
 
@@ -249,14 +258,35 @@ class LinearObjective:
         self.dtype, self.device = X.dtype, device_of(X)
         # 1 / (total weight), computed once (a 0-d array with weights; lazy for Dask).
         self.scale = 1.0 / self.total_weight()
-        self.mean: Array | None = None
-        self.sd: Array | None = None
-        if standardize:
-            mean, self.sd = column_stats(X, sample_weight, xp=xp)
-            if self.fit_intercept:
-                self.mean = mean
+        self.standardize = bool(standardize)
+        # (mean or None, sd or None), computed on first use (the normal equations take
+        # them from their own pass instead).
+        self._stats: tuple[Array | None, Array | None] | None = (
+            None if self.standardize else (None, None)
+        )
         self.param_xp = xp
         self.row_reduce: RowReduce = whole_rows
+
+    @property
+    def mean(self) -> Array | None:
+        """Weighted column means (the centring), or None without standardisation or
+        intercept."""
+        return self._column_stats()[0]
+
+    @property
+    def sd(self) -> Array | None:
+        """Weighted column spreads (the scaling), or None without standardisation."""
+        return self._column_stats()[1]
+
+    def _column_stats(self) -> tuple[Array | None, Array | None]:
+        if self._stats is None:
+            mean, sd = column_stats(self.X, self.sample_weight, xp=self.xp)
+            self._stats = (mean if self.fit_intercept else None, sd)
+        return self._stats
+
+    def first_row(self) -> Array:
+        """``X[0, :]`` in the parameters' namespace: the origin of the moment pass."""
+        return self.X[0, :]
 
     @property
     def n_params(self) -> int:
@@ -464,21 +494,25 @@ class LinearObjective:
 
         With the implicit standardisation it is ``[[1, 0], [0, C / (sd sd^T)]]`` plus the
         penalty ``alpha diag(1 / sd^2)``, ``C`` the weighted covariance of the columns (no
-        intercept: the second moments, uncentred). Requires ``standardize=True``.
+        intercept: ``C + mean mean^T``, the uncentred second moments). The moments are
+        taken around the first row (:func:`block_moments`), which keeps the cancellation
+        small for columns with a large offset, and they also give the column means and
+        spreads: when those are not known yet, this pass is the only one. Requires
+        ``standardize=True``.
         """
-        if self.sd is None:
+        if not self.standardize:
             raise ValueError("hessian_matrix needs standardize=True")
         xp = self.param_xp
-        # Centred on the weighted means: the covariance without cancellation.
-        origin = self.mean
+        origin = self.first_row()
         gram, col_sum = self.moment_sums(origin)
-        scale = self.scale
-        cov = gram * scale
-        if origin is not None:
-            shift = col_sum * scale
-            cov = cov - shift[:, None] * shift[None, :]
-        sd = self.sd
-        H = cov / (sd[:, None] * sd[None, :])
+        shift = col_sum * self.scale
+        cov = gram * self.scale - shift[:, None] * shift[None, :]
+        if self._stats is None:
+            mean, sd = stats_from_moments(origin, shift, xp.linalg.diagonal(cov), xp=xp)
+            self._stats = (mean if self.fit_intercept else None, sd)
+        mean, sd = origin + shift, self.sd
+        second = cov if self.fit_intercept else cov + mean[:, None] * mean[None, :]
+        H = second / (sd[:, None] * sd[None, :])
         if self.alpha != 0.0:
             H = H + xp.eye(H.shape[0], dtype=H.dtype, device=device_of(H)) * (
                 self.alpha / (sd * sd)
@@ -486,9 +520,15 @@ class LinearObjective:
         if not self.fit_intercept:
             return H
         p = H.shape[0]
-        top = xp.zeros((1, p + 1), dtype=H.dtype, device=device_of(H))
-        top = xp.concat([xp.ones((1, 1), dtype=H.dtype, device=device_of(H)), top[:, 1:]], axis=1)
-        rest = xp.concat([xp.zeros((p, 1), dtype=H.dtype, device=device_of(H)), H], axis=1)
+        dev = device_of(H)
+        top = xp.concat(
+            [
+                xp.ones((1, 1), dtype=H.dtype, device=dev),
+                xp.zeros((1, p), dtype=H.dtype, device=dev),
+            ],
+            axis=1,
+        )
+        rest = xp.concat([xp.zeros((p, 1), dtype=H.dtype, device=dev), H], axis=1)
         return xp.concat([top, rest], axis=0)
 
     def value(self, theta: Array) -> Array:

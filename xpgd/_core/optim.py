@@ -32,6 +32,7 @@ from xpgd._typing import Array, Namespace
 
 __all__ = [
     "FIXED_STEP",
+    "LBFGS_MEMORY",
     "PROXIMAL",
     "SOLVERS",
     "STOCHASTIC",
@@ -356,8 +357,9 @@ class LbfgsState(NamedTuple):
 
     ``x, loss, grad``: the accepted point; ``direction``, ``slope = grad . direction`` and
     ``step``: the current line search (trial point ``x + step * direction``) with its
-    bracket ``[lo, hi]`` and trial count; ``s, y, rho``: the last ``m`` curvature pairs,
-    oldest first (``rho = 1 / (s . y)``, 0 for an empty slot).
+    bracket ``[lo, hi]`` and trial count; ``s, y``: the last ``m`` curvature pairs as rows
+    of ``(m, n_params)`` matrices (flattened parameters), oldest first, with ``valid``
+    marking the filled rows (empty rows are zero).
     """
 
     x: Array
@@ -371,25 +373,41 @@ class LbfgsState(NamedTuple):
     trials: Array
     s: Array
     y: Array
-    rho: Array
+    valid: Array
+
+
+#: Curvature pairs L-BFGS keeps. With the compact representation the cost of a direction
+#: hardly depends on it (a few small matrix products); more pairs mean fewer passes over
+#: X on correlated data (1e5 x 100 AR(1), rho 0.9: 96 evaluations to 1e-6 with 10 pairs,
+#: 55 with 30, 48 with 50).
+LBFGS_MEMORY = 50
 
 
 def lbfgs(
     learning_rate: float | Array | None = None,
     *,
     xp: Namespace,
-    memory: int = 10,
+    memory: int = LBFGS_MEMORY,
     c1: float = 1e-4,
     c2: float = 0.9,
     max_trials: int = 10,
 ) -> Transform:
     """Limited-memory BFGS with a weak-Wolfe line search, entirely on the device.
 
-    The direction is ``-H g`` from the two-loop recursion over the last ``memory`` pairs
-    ``s = x_{k+1} - x_k``, ``y = g_{k+1} - g_k`` (Nocedal & Wright, Algorithm 7.4), with the
-    initial scaling ``s.y / y.y`` of the newest pair. Pairs with ``s.y`` not clearly
-    positive are skipped, which keeps ``H`` positive definite; a direction that is not a
-    descent direction resets the memory to steepest descent.
+    The direction is ``-H g``, ``H`` the L-BFGS inverse-Hessian approximation from the
+    last ``memory`` pairs ``s = x_{k+1} - x_k``, ``y = g_{k+1} - g_k`` with the initial
+    scaling ``gamma = s.y / y.y`` of the newest pair, in the compact representation of
+    Byrd, Nocedal & Schnabel (1994; Nocedal & Wright, eq. 7.24)::
+
+        H g = gamma g + S p1 + gamma Y p2,     p2 = -R^{-1} S^T g,
+        p1 = R^{-T} ((D + gamma Y^T Y) R^{-1} S^T g - gamma Y^T g)
+
+    with ``S``, ``Y`` the pairs as columns, ``R`` the upper triangle of ``S^T Y`` and ``D``
+    its diagonal: about ten matrix products and two ``memory x memory`` solves instead of
+    the two-loop recursion's ``4 * memory`` vector operations, so a GPU runs a direction
+    in a few kernels. Pairs with ``s.y`` not clearly positive are skipped, which keeps
+    ``H`` positive definite; a direction that is not a descent direction resets the
+    memory to steepest descent.
 
     The line search runs one trial per loop step (one evaluation, no host branch): a trial
     ``x + t d`` is accepted when it satisfies the weak Wolfe conditions::
@@ -412,7 +430,9 @@ def lbfgs(
 
     def init(theta: Array) -> LbfgsState:
         zero = _zero(theta, xp)
-        empty = xp.zeros((m, *theta.shape), dtype=theta.dtype, device=_device(theta))
+        dev = _device(theta)
+        size = math.prod(theta.shape)
+        empty = xp.zeros((m, size), dtype=theta.dtype, device=dev)
         return LbfgsState(
             x=theta,
             loss=_zero(theta, xp, math.inf),  # the first evaluation is always accepted
@@ -425,26 +445,35 @@ def lbfgs(
             trials=zero,
             s=empty,
             y=empty,
-            rho=xp.zeros((m,), dtype=theta.dtype, device=_device(theta)),
+            valid=xp.zeros((m,), dtype=xp.bool, device=dev),
         )
 
-    def two_loop(g: Array, s: Array, y: Array, rho: Array) -> Array:
-        q = g
-        alphas = []
-        for i in range(m - 1, -1, -1):  # newest first
-            a = rho[i] * xp.sum(s[i, ...] * q)
-            alphas.append(a)
-            q = q - a * y[i, ...]
-        yy = xp.sum(y[m - 1, ...] * y[m - 1, ...])
-        sy = xp.sum(s[m - 1, ...] * y[m - 1, ...])
+    def inverse_hessian_times(g: Array, S: Array, Y: Array, valid: Array) -> Array:
+        dtype, dev = g.dtype, _device(g)
+        idx = xp.arange(m, device=dev)
+        eye = xp.eye(m, dtype=dtype, device=dev)
+        zero_m = xp.zeros((m, m), dtype=dtype, device=dev)
+        a = S @ g
+        b = Y @ g
+        SY = S @ xp.matrix_transpose(Y)
+        YY = Y @ xp.matrix_transpose(Y)
+        # R: upper triangle of S^T Y (pairs in chronological order); 1 on the diagonal
+        # of empty slots, whose rows and columns are otherwise zero, so they drop out.
+        R = xp.where(idx[:, None] <= idx[None, :], SY, zero_m)
+        R = R + eye * xp.astype(~valid, dtype)[None, :]
+        diag = xp.where(valid, xp.linalg.diagonal(SY), xp.zeros_like(a))
+        newest_yy = YY[m - 1, m - 1]
         gamma = xp.where(
-            rho[m - 1] > 0, sy / xp.where(yy > 0, yy, xp.ones_like(yy)), xp.ones_like(yy)
+            valid[m - 1] & (newest_yy > 0),
+            SY[m - 1, m - 1] / xp.where(newest_yy > 0, newest_yy, xp.ones_like(newest_yy)),
+            xp.ones_like(newest_yy),
         )
-        r = gamma * q
-        for i, a in zip(range(m), reversed(alphas), strict=True):  # oldest first
-            b = rho[i] * xp.sum(y[i, ...] * r)
-            r = r + (a - b) * s[i, ...]
-        return -r
+        c = xp.linalg.solve(R, a[:, None])[:, 0]  # R^{-1} S^T g
+        p2 = -c
+        p1 = xp.linalg.solve(
+            xp.matrix_transpose(R), (diag * c + gamma * (YY @ c) - gamma * b)[:, None]
+        )[:, 0]
+        return gamma * g + p1 @ S + gamma * (p2 @ Y)
 
     def update(
         grad: Array, state: LbfgsState, theta: Array, loss: Array
@@ -479,32 +508,29 @@ def lbfgs(
         t_next = xp.where(decrease, t_long, t_short)
 
         # ---- accepted: store the pair, new direction
-        s_new = theta - state.x
-        y_new = grad - state.grad
+        g_flat = xp.reshape(grad, (-1,))
+        s_new = xp.reshape(theta - state.x, (1, -1))
+        y_new = xp.reshape(grad - state.grad, (1, -1))
         sy = xp.sum(s_new * y_new)
         keep = accept & ~first & (sy > 1e-10 * xp.sum(y_new * y_new))
-        s_hist = xp.where(
-            keep, xp.concat([state.s[1:, ...], xp.expand_dims(s_new, axis=0)]), state.s
-        )
-        y_hist = xp.where(
-            keep, xp.concat([state.y[1:, ...], xp.expand_dims(y_new, axis=0)]), state.y
-        )
-        rho_sy = xp.where(sy > 0, 1.0 / xp.where(sy > 0, sy, xp.ones_like(sy)), xp.zeros_like(sy))
-        rho_new = xp.concat([state.rho[1:], xp.reshape(rho_sy, (1,))])
-        rho_hist = xp.where(keep, rho_new, state.rho)
-        d_qn = two_loop(grad, s_hist, y_hist, rho_hist)
-        slope_qn = xp.sum(grad * d_qn)
+        s_hist = xp.where(keep, xp.concat([state.s[1:, :], s_new], axis=0), state.s)
+        y_hist = xp.where(keep, xp.concat([state.y[1:, :], y_new], axis=0), state.y)
+        shifted = xp.concat([state.valid[1:], xp.ones((1,), dtype=xp.bool, device=_device(sy))])
+        valid = xp.where(keep, shifted, state.valid)
+        d_qn = -inverse_hessian_times(g_flat, s_hist, y_hist, valid)
+        slope_qn = xp.sum(g_flat * d_qn)
         descent = slope_qn < 0  # False for NaN: restart from steepest descent
-        rho_hist = xp.where(descent, rho_hist, xp.zeros_like(rho_hist))
-        d_acc = xp.where(descent, d_qn, -grad)
+        valid = valid & descent
+        s_hist = xp.where(descent, s_hist, xp.zeros_like(s_hist))
+        y_hist = xp.where(descent, y_hist, xp.zeros_like(y_hist))
+        d_acc = xp.where(descent, xp.reshape(d_qn, grad.shape), -grad)
         slope_acc = xp.where(descent, slope_qn, -xp.sum(grad * grad))
         # The first step along -g (no curvature known yet) has length learning_rate.
         gnorm = xp.sqrt(xp.sum(grad * grad))
         length = 1.0 if learning_rate is None else learning_rate
         t_first = length / xp.where(gnorm > 0, gnorm, xp.ones_like(gnorm))
-        no_memory = xp.all(rho_hist == 0)
         one = xp.ones_like(t_first)
-        t_acc = xp.where(no_memory, xp.minimum(t_first, one), one)
+        t_acc = xp.where(xp.any(valid), one, xp.minimum(t_first, one))
 
         zero, inf = xp.zeros_like(t), _zero(t, xp, math.inf)
         new = LbfgsState(
@@ -519,7 +545,7 @@ def lbfgs(
             trials=xp.where(accept, zero, trials),
             s=s_hist,
             y=y_hist,
-            rho=rho_hist,
+            valid=valid,
         )
         trial = new.x + new.step * new.direction
         return trial - theta, new
