@@ -13,6 +13,7 @@ status 1). ``XPGD_DEBUG=1`` shows the traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import pathlib
 import sys
@@ -61,10 +62,9 @@ class Progress:
             return
         done = min(iteration / self.total, 1.0)
         bar = "#" * int(30 * done) + "-" * (30 - int(30 * done))
-        self.stream.write(
-            f"\r{self.label} [{bar}] {iteration}/{self.total}  loss {loss:.6g}  "
-            f"max|grad| {grad_max:.2e}"
-        )
+        # The stochastic solvers report per epoch, without a full gradient (NaN).
+        tail = "" if math.isnan(grad_max) else f"  max|grad| {grad_max:.2e}"
+        self.stream.write(f"\r{self.label} [{bar}] {iteration}/{self.total}  loss {loss:.6g}{tail}")
         self.stream.flush()
         self.shown = True
 
@@ -329,8 +329,8 @@ def _fit(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     print(
-        f"fitted by {model.solver_} in {model.n_iter_} iterations; cost {float(model.loss_history_[0]):.6g} -> "
-        f"{float(model.loss_history_[-1]):.6g}"
+        f"fitted by {model.solver_} in {model.n_iter_} iterations; cost "
+        f"{float(model.loss_history_[0]):.6g} -> {float(model.loss_history_[-1]):.6g}"
     )
     written = [
         plotting.plot_cost_history(

@@ -416,7 +416,8 @@ class _GradientDescentModel:
                 f"{name}: the line search of solver={solver!r} could not lower the loss any "
                 f"further after {result.n_iter} iterations, before reaching tol={self.tol} "
                 f"(largest gradient entry {result.grad_max:.3g}): the loss is flat at the "
-                f"precision of {objective.dtype}; loosen tol, or fit float64 data",
+                f"precision of {objective.dtype}; loosen tol"
+                + ("" if "64" in str(objective.dtype) else ", or fit float64 data"),
                 sklearn_compatible(ConvergenceWarning),
                 stacklevel=3,
             )

@@ -326,8 +326,12 @@ def armijo(
     ) -> tuple[Array, ArmijoState]:
         d = theta - state.x
         dd = xp.sum(d * d)
-        accept = loss <= state.loss - (c / state.step) * dd  # False for NaN
         slope = xp.sum(state.grad * d)  # F'(x; d) for the smooth part
+        # Sufficient decrease, or its approximate form near the optimum (Hager & Zhang;
+        # see lbfgs): a loss within rounding of F(x) with a slope that has turned small.
+        rounding = 100.0 * xp.finfo(loss.dtype).eps * xp.abs(state.loss)
+        approx = (loss <= state.loss + rounding) & (xp.sum(grad * d) <= -0.8 * slope)
+        accept = (loss <= state.loss - (c / state.step) * dd) | approx  # False for NaN
         # Quadratic model q(s) = F(x) + s slope + s^2 a along d; its minimiser in units
         # of the current step is -slope / (2 a).
         a = loss - state.loss - slope
