@@ -354,10 +354,12 @@ class _GradientDescentModel:
             return zeros
         coef = self._fitted(self.coef_, X, xp, "coef_")
         intercept = self._fitted(self.intercept_, X, xp, "intercept_")
-        if coef.ndim == 2 and len(shape) == 1:  # binary logistic: coef_ is (1, p)
-            coef, intercept = coef[0, :], local_xp.reshape(intercept, ())
-        elif coef.ndim == 2:
+        if coef.ndim == 2:  # (outputs, features): to theta's (features, outputs)
             coef = local_xp.matrix_transpose(coef)
+            if len(shape) == 1:  # one output now (binary logistic keeps coef_ as (1, p))
+                if coef.shape[1] != 1:
+                    return zeros
+                coef, intercept = coef[:, 0], local_xp.reshape(intercept, ())
         if tuple(coef.shape) != (shape[0] - int(bool(self.fit_intercept)), *shape[1:]):
             return zeros  # a different number of features, targets or classes: cold start
         coef = local_xp.astype(coef, X.dtype)
@@ -662,7 +664,8 @@ class LinearRegression(_GradientDescentModel):
             ``"normal"``).
         loss_history_ : array of shape (n_iter_ + 1,)
             Objective at the start and after each iteration (line searches: at the accepted
-            point), on X's device.
+            point), on X's device; for ``"sgd"`` and ``"adam"``, after the start, each
+            epoch's mean mini-batch loss (each taken before its step).
         solver_ : str
             The solver used (``"auto"`` resolved).
         n_features_in_ : int
