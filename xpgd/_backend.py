@@ -610,7 +610,9 @@ def _pool(workers: int) -> Any:
 
 
 def _blas_controller() -> Any:
-    """threadpoolctl's controller (created once), or None when it is not installed."""
+    """threadpoolctl's controller (created once, under the lock: two controllers made by
+    concurrent first fits would each restore their own view of the limits), or None when
+    threadpoolctl is not installed. Call with ``_BLAS_LOCK`` held."""
     global _BLAS
     if _BLAS is None:
         try:
@@ -627,22 +629,49 @@ _BLAS_USERS = 0
 _BLAS_LIMIT: Any = None
 
 
+_BLAS_THREAD: Any = None
+
+
+def _on_blas_thread(fn: Any) -> Any:
+    """Run ``fn`` on one long-lived helper thread and return its result.
+
+    threadpoolctl (3.8+) lets only one Python thread at a time change OpenBLAS's
+    process-wide thread count (the "controlling thread"; calls from other threads are
+    silently ignored) and releases that control when the same thread exits its limit.
+    Concurrent fits share one limit that the first to enter sets and the last to leave
+    restores, which may be different threads; doing both on this one thread keeps
+    threadpoolctl's ownership count balanced, so the restore is never ignored and
+    control is released afterwards. Call with ``_BLAS_LOCK`` held.
+    """
+    global _BLAS_THREAD
+    if _BLAS_THREAD is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _BLAS_THREAD = ThreadPoolExecutor(1, thread_name_prefix="xpgd-blas")
+    return _BLAS_THREAD.submit(fn).result()
+
+
 @contextlib.contextmanager
 def _single_threaded_blas() -> Iterator[None]:
-    """BLAS at one thread while any xpgd row-block evaluation runs, in any thread.
+    """BLAS at one thread while any xpgd matmul-bound row-block pass runs, in any thread.
 
     threadpoolctl's limit is process-wide, so concurrent fits share one limit: the first
-    to enter sets it, the last to leave restores the original (a lock and a count), and
-    an unrelated NumPy call finishing meanwhile never leaves BLAS stuck at one thread.
+    to enter sets it, the last to leave restores the original (a lock and a count; both
+    done on one helper thread, see :func:`_on_blas_thread`), and an unrelated NumPy call
+    finishing meanwhile never leaves BLAS stuck at one thread. Inside a user's own
+    ``threadpool_limits`` (another thread controls OpenBLAS) the limit is left to them.
     """
     global _BLAS_USERS, _BLAS_LIMIT
-    controller = _blas_controller()
+    with _BLAS_LOCK:
+        controller = _blas_controller()
     if controller is None:
         yield
         return
     with _BLAS_LOCK:
         if _BLAS_USERS == 0:
-            _BLAS_LIMIT = controller.limit(limits=1, user_api="blas")
+            _BLAS_LIMIT = _on_blas_thread(
+                lambda: controller.limit(limits=1, user_api="blas").__enter__()
+            )
         _BLAS_USERS += 1
     try:
         yield
@@ -650,8 +679,8 @@ def _single_threaded_blas() -> Iterator[None]:
         with _BLAS_LOCK:
             _BLAS_USERS -= 1
             if _BLAS_USERS == 0:
-                _BLAS_LIMIT.restore_original_limits()
-                _BLAS_LIMIT = None
+                limit, _BLAS_LIMIT = _BLAS_LIMIT, None
+                _on_blas_thread(lambda: limit.__exit__(None, None, None))
 
 
 def usable_cpus() -> int:
@@ -670,13 +699,18 @@ class ThreadedRows:
     def __init__(self, block_rows: int, workers: int) -> None:
         self.block_rows, self.workers = block_rows, workers
 
-    def __call__(self, part: Any, n: int) -> tuple[Any, ...]:
+    def __call__(self, part: Any, n: int, *, matmul_bound: bool = False) -> tuple[Any, ...]:
         from xpgd._core.objective import add_parts, sum_row_range
 
         share = -(-n // self.workers)
         share = -(-share // self.block_rows) * self.block_rows  # whole blocks per thread
         bounds = [(lo, min(lo + share, n)) for lo in range(0, n, share)]
-        with _single_threaded_blas():
+        # Block-sized matrix-vector products are single-threaded in OpenBLAS anyway
+        # (measured: the same time with and without a limit), so an evaluation leaves the
+        # process-wide BLAS setting alone; only the normal equations' D^T D, which BLAS
+        # would thread on top of ours (2.5x slower), runs under a one-thread limit.
+        limit = _single_threaded_blas() if matmul_bound else contextlib.nullcontext()
+        with limit:
             futures = [
                 _pool(self.workers).submit(sum_row_range, part, lo, hi, self.block_rows)
                 for lo, hi in bounds

@@ -130,14 +130,18 @@ def block_moments(
     return DS.T @ D, xp.sum(DS, axis=0)
 
 
-RowReduce = Callable[[Callable[[int, int], tuple[Array, ...]], int], tuple[Array, ...]]
-"""``reduce(part, n)``: the sum over row ranges ``[lo, hi)`` covering ``0..n`` of
-``part(lo, hi)`` (a tuple of arrays). How the rows are cut, and whether the parts run in
-parallel, is the backend's choice (:func:`xpgd._backend.row_reducer`); the math only
-needs the sum."""
+RowReduce = Callable[..., tuple[Array, ...]]
+"""``reduce(part, n, *, matmul_bound=False)``: the sum over row ranges ``[lo, hi)``
+covering ``0..n`` of ``part(lo, hi)`` (a tuple of arrays). How the rows are cut, and
+whether the parts run in parallel, is the backend's choice
+(:func:`xpgd._backend.row_reducer`); the math only needs the sum. ``matmul_bound`` marks
+parts dominated by matrix products (the normal equations' ``D^T D``), for which the CPU
+path keeps BLAS single-threaded inside its own threads."""
 
 
-def whole_rows(part: Callable[[int, int], tuple[Array, ...]], n: int) -> tuple[Array, ...]:
+def whole_rows(
+    part: Callable[[int, int], tuple[Array, ...]], n: int, *, matmul_bound: bool = False
+) -> tuple[Array, ...]:
     """All rows at once: one ``X @ w`` and one ``X.T @ r`` (the plain path; the GPU's)."""
     return part(0, n)
 
@@ -147,7 +151,9 @@ def row_blocks(block_rows: int) -> RowReduce:
     evaluation (its second use, ``X_b.T @ r_b``, finds it in cache) and the temporaries
     are block-sized, not n-sized."""
 
-    def reduce(part: Callable[[int, int], tuple[Array, ...]], n: int) -> tuple[Array, ...]:
+    def reduce(
+        part: Callable[[int, int], tuple[Array, ...]], n: int, *, matmul_bound: bool = False
+    ) -> tuple[Array, ...]:
         return sum_row_range(part, 0, n, block_rows)
 
     return reduce
@@ -486,7 +492,7 @@ class LinearObjective:
             X, _, s = self._rows(lo, hi)
             return block_moments(X, s, origin, xp=self.xp)
 
-        return self.row_reduce(part, self.n_samples)
+        return self.row_reduce(part, self.n_samples, matmul_bound=True)
 
     def hessian_matrix(self) -> Array:
         """Hessian of the squared-loss objective in optimizer coordinates, a
