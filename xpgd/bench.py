@@ -174,7 +174,11 @@ def run(args: argparse.Namespace) -> None:
         fits[label] = (seconds, value)
         memory = f", peak extra memory {peak / X.nbytes:.1%} of X" if name == "numpy" else ""
         rows.append(
-            (f"ours: {label} fit ({model.n_iter_} it.)", seconds, f"objective {value:.10g}{memory}")
+            (
+                f"ours: {label} fit ({model.solver_}, {model.n_iter_} it.)",
+                seconds,
+                f"objective {value:.10g}{memory}",
+            )
         )
     if args.peers:
         host = [to_numpy(a) if name == "cupy" else a for a in (X, y_class, y_real)]
