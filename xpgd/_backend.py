@@ -26,6 +26,7 @@ import functools
 import importlib
 import importlib.metadata
 import os
+import sys
 import threading
 import warnings
 from collections.abc import Iterator
@@ -36,7 +37,7 @@ import array_api_compat
 import numpy as np
 
 from xpgd._typing import Array, Device, Namespace
-from xpgd.exceptions import BackendError
+from xpgd.exceptions import BackendError, InputError
 
 __all__ = [
     "BACKEND_NAMES",
@@ -801,7 +802,13 @@ class RowShuffler:
         rows = np.arange(n, dtype=np.int64)
         self.validation: Array | None = None
         if validation_fraction:
-            held = self._rng.permutation(n)[: max(1, round(n * validation_fraction))]
+            if n < 2:
+                raise InputError(
+                    f"early_stopping holds out validation rows but there are only {n}; "
+                    "pass more rows or set early_stopping=False"
+                )
+            size = min(n - 1, max(1, round(n * validation_fraction)))  # both sides non-empty
+            held = self._rng.permutation(n)[:size]
             mask = np.zeros(n, dtype=bool)
             mask[held] = True
             rows = rows[~mask]
@@ -811,3 +818,51 @@ class RowShuffler:
     def epoch(self) -> Array:
         """The training rows in a fresh random order, on X's device."""
         return follow(self._rng.permutation(self.train), self._X, self._xp, what="row order")
+
+
+# --------------------------------------------------------------------------- small solves
+
+
+def solve_triangular(A: Array, B: Array, *, upper: bool, xp: Namespace) -> Array:
+    """``A^{-1} B`` for a small triangular ``A`` (``B`` 1-D or 2-D), without a host sync.
+
+    The standard has no triangular solve, and ``linalg.solve`` synchronises with the
+    host on CUDA (torch documents it; CuPy checks the factorisation's status), which the
+    L-BFGS direction and the normal equations would pay at every use. So: torch's and
+    CuPy's own triangular solves; ``xp.linalg.solve`` elsewhere (the host).
+    """
+    if array_api_compat.is_torch_namespace(xp):
+        import torch
+
+        vector = B.ndim == 1
+        out = torch.linalg.solve_triangular(A, B[:, None] if vector else B, upper=upper)
+        return out[:, 0] if vector else out
+    if array_api_compat.is_cupy_namespace(xp):
+        from cupyx.scipy.linalg import solve_triangular as cupy_solve_triangular
+
+        return cupy_solve_triangular(A, B, lower=not upper)
+    if B.ndim == 1:
+        return xp.linalg.solve(A, B[:, None])[:, 0]
+    return xp.linalg.solve(A, B)
+
+
+def linalg_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions a failed factorisation raises in the loaded libraries (NumPy and
+    array-api-strict: ``numpy.linalg.LinAlgError``; torch: ``torch.linalg.LinAlgError``;
+    CuPy returns NaN instead, which the callers check)."""
+    errors: list[type[BaseException]] = [np.linalg.LinAlgError]
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "linalg"):
+        errors.append(getattr(torch.linalg, "LinAlgError", RuntimeError))
+    return tuple(errors)
+
+
+def quiet_overflow() -> contextlib.AbstractContextManager[Any]:
+    """Silence NumPy's overflow / invalid-value warnings inside a solver loop.
+
+    A diverging run overflows between two checks; the loop then raises
+    :class:`~xpgd.exceptions.DivergenceError` naming the iteration and a fix, which says
+    more than NumPy's ``RuntimeWarning`` (and, under ``-W error``, would be pre-empted
+    by it). Non-finite values never leave the loop: the checks catch them.
+    """
+    return np.errstate(over="ignore", invalid="ignore")

@@ -58,8 +58,8 @@ def _chunk_gram(v: Array, X: Array, w: Array | None, fit_intercept: bool) -> Arr
     return block_gram(v, X, w, fit_intercept=fit_intercept, xp=array_namespace(X))
 
 
-def _chunk_moments(X: Array, w: Array | None, origin: Array | None) -> tuple[Array, Array]:
-    return block_moments(X, w, origin, xp=array_namespace(X))
+def _chunk_moments(X: Array, y: Array, w: Array | None, origin: Array | None) -> tuple[Array, ...]:
+    return block_moments(X, y, w, origin, xp=array_namespace(X))
 
 
 class ChunkedObjective(LinearObjective):
@@ -111,10 +111,13 @@ class ChunkedObjective(LinearObjective):
         )
         return add_parts(list(parts))[0]
 
-    def moment_sums(self, origin: Array | None) -> tuple[Array, Array]:
-        X_blocks, _, w_blocks = self._blocks
+    def moment_sums(self, origin: Array | None) -> tuple[Array, ...]:
+        X_blocks, y_blocks, w_blocks = self._blocks
         task = dask.delayed(_chunk_moments, pure=True)
         parts = dask.compute(
-            *(task(Xb, wb, origin) for Xb, wb in zip(X_blocks, w_blocks, strict=True))
+            *(
+                task(Xb, yb, wb, origin)
+                for Xb, yb, wb in zip(X_blocks, y_blocks, w_blocks, strict=True)
+            )
         )
         return add_parts(list(parts))

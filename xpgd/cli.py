@@ -26,6 +26,7 @@ import numpy as np
 import xpgd
 from xpgd import metrics
 from xpgd._backend import resolve_choice
+from xpgd._core.optim import SOLVERS
 from xpgd.exceptions import InputError, XpgdError
 from xpgd.preprocessing import is_numeric_column
 
@@ -497,7 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--solver",
         default="auto",
-        choices=["auto", "lbfgs", "normal", "nesterov", "momentum", "gd", "adam", "sgd"],
+        choices=["auto", "normal", *SOLVERS],  # the estimators' registry
         help="auto: lbfgs for logistic, the normal equations for linear (see the README)",
     )
     fit.add_argument(

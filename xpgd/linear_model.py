@@ -179,6 +179,12 @@ class _GradientDescentModel:
             fail("early_stopping", "use True or False")
         if not (is_real(self.validation_fraction) and 0 < self.validation_fraction < 1):
             fail("validation_fraction", "use a float strictly between 0 and 1")
+        if self.early_stopping and self.solver not in STOCHASTIC:
+            fail(
+                "early_stopping",
+                f"it holds out rows for the mini-batch solvers {STOCHASTIC} only; use one of "
+                f"them, or set early_stopping=False (solver={self.solver!r} stops on tol)",
+            )
         if not (is_int(self.n_iter_no_change) and self.n_iter_no_change >= 1):
             fail("n_iter_no_change", "use an integer >= 1")
         if not (is_real(self.momentum) and 0 <= self.momentum < 1):
@@ -420,6 +426,16 @@ class _GradientDescentModel:
                 f"(largest gradient entry {result.grad_max:.3g}): the loss is flat at the "
                 f"precision of {objective.dtype}; loosen tol"
                 + ("" if "64" in str(objective.dtype) else ", or fit float64 data"),
+                sklearn_compatible(ConvergenceWarning),
+                stacklevel=3,
+            )
+            return
+        if solver == "normal":
+            warnings.warn(
+                f"{name}: the normal equations left a largest gradient entry of "
+                f"{result.grad_max:.3g} > tol={self.tol} after {result.n_iter} solves (the "
+                f"rounding of {objective.dtype} on these data); loosen tol, fit float64 "
+                "data, or use solver='lbfgs'",
                 sklearn_compatible(ConvergenceWarning),
                 stacklevel=3,
             )
@@ -894,8 +910,8 @@ class LogisticRegression(_GradientDescentModel):
                 )
             table = {_label_key(k): float(v) for k, v in cw.items()}
             per_class = np.array([table.get(_label_key(v), 1.0) for v in labels.tolist()])
-        per_sample = onehot @ follow(per_class.astype(np.float64), X, xp, what="class_weight")
-        per_sample = xp.astype(per_sample, X.dtype)
+        table = xp.astype(follow(per_class.astype(np.float64), X, xp, what="class_weight"), X.dtype)
+        per_sample = onehot @ table
         weighted = per_sample if weights is None else weights * per_sample
         (total,) = materialize(xp.sum(weighted), xp=xp)
         if not float(total) > 0:

@@ -117,17 +117,24 @@ def block_gram(
 
 
 def block_moments(
-    X: Array, sample_weight: Array | None, origin: Array | None, *, xp: Namespace
-) -> tuple[Array, Array]:
-    """Unnormalised ``D^T S D`` and ``S``-weighted column sums of ``D = X - origin`` over
-    the rows given (``D = X`` without an origin): the normal equations' one pass.
+    X: Array,
+    y: Array,
+    sample_weight: Array | None,
+    origin: Array | None,
+    *,
+    xp: Namespace,
+) -> tuple[Array, Array, Array, Array, Array]:
+    """The normal equations' sums over the rows given, with ``D = X - origin`` (``D = X``
+    without an origin) and ``S`` the weights: ``D^T S D``, ``sum S D``, ``D^T S y``,
+    ``sum S y`` and ``sum S y^2`` (a scalar over all outputs). One read of the block.
 
     Shifting by a data row before the products keeps the cancellation of
     ``E[x x^T] - E[x] E[x]^T`` small for columns with a large offset.
     """
     D = X if origin is None else X - origin  # a block-sized temporary, never all of X
     DS = _weighted(D, sample_weight)
-    return DS.T @ D, xp.sum(DS, axis=0)
+    yS = _weighted(y, sample_weight)
+    return DS.T @ D, xp.sum(DS, axis=0), DS.T @ y, xp.sum(yS, axis=0), xp.sum(yS * y)
 
 
 RowReduce = Callable[..., tuple[Array, ...]]
@@ -445,8 +452,34 @@ class LinearObjective:
         loss_sum, grad_sum = block_terms(
             model, X, y, s, family=self.family, fit_intercept=self.fit_intercept, xp=xp
         )
-        total = float(rows.shape[0]) if s is None else xp.sum(s)
-        return self._penalise(model, loss_sum / total, grad_sum / total)
+        # Divided by the batch's expected weight (its rows times the mean weight), not by
+        # its own: unbiased, and never zero when a batch happens to hold only zero weights.
+        scale = self.scale * (self.n_samples / rows.shape[0])
+        return self._penalise(model, loss_sum * scale, grad_sum * scale)
+
+    def max_row_curvature(self, *, block_rows: int = 8192) -> Array:
+        """The largest per-row smoothness constant in optimizer coordinates,
+        ``max_i c s_i n / W ||[1, x'_i]||^2 + alpha max_j 1 / sd_j^2`` (``x'`` the
+        standardised row, ``c`` the loss's curvature bound): the Lipschitz constant of
+        the worst single-row gradient, which bounds a mini-batch's step. One blocked pass;
+        0-d array on the device."""
+        xp = self.xp
+        mean, sd = self.mean, self.sd
+        top = None
+        for lo in range(0, self.n_samples, block_rows):
+            X, _, s = self._rows(lo, min(lo + block_rows, self.n_samples))
+            d = X if mean is None else X - mean
+            d = d if sd is None else d / sd
+            size = xp.sum(d * d, axis=1) + float(self.fit_intercept)
+            if s is not None:
+                size = size * s
+            block_top = xp.max(size)
+            top = block_top if top is None else xp.maximum(top, block_top)
+        weight = 1.0 if self.sample_weight is None else self.scale * self.n_samples
+        bound = self.family.curvature * top * weight
+        if self.alpha != 0.0:
+            bound = bound + self.alpha * (1.0 if sd is None else xp.max(1.0 / (sd * sd)))
+        return bound
 
     # ------------------------------------------------------------------ L1 penalty
 
@@ -485,46 +518,62 @@ class LinearObjective:
 
     # ------------------------------------------------------------------ normal equations
 
-    def moment_sums(self, origin: Array | None) -> tuple[Array, Array]:
+    def moment_sums(self, origin: Array | None) -> tuple[Array, ...]:
         """:func:`block_moments` summed over the rows, in the blocks of ``row_reduce``."""
 
-        def part(lo: int, hi: int) -> tuple[Array, Array]:
-            X, _, s = self._rows(lo, hi)
-            return block_moments(X, s, origin, xp=self.xp)
+        def part(lo: int, hi: int) -> tuple[Array, ...]:
+            X, y, s = self._rows(lo, hi)
+            return block_moments(X, y, s, origin, xp=self.xp)
 
         return self.row_reduce(part, self.n_samples, matmul_bound=True)
 
-    def hessian_matrix(self) -> Array:
-        """Hessian of the squared-loss objective in optimizer coordinates, a
-        ``(n_params, n_params)`` matrix, from one pass over the rows.
+    def quadratic_form(self) -> tuple[Array, Array, Array]:
+        """The squared-loss objective as ``f(t) = 0.5 t.H t - t.r + c`` in optimizer
+        coordinates (summed over outputs for a 2-D ``t``), from one pass over the rows.
 
-        With the implicit standardisation it is ``[[1, 0], [0, C / (sd sd^T)]]`` plus the
-        penalty ``alpha diag(1 / sd^2)``, ``C`` the weighted covariance of the columns (no
-        intercept: ``C + mean mean^T``, the uncentred second moments). The moments are
-        taken around the first row (:func:`block_moments`), which keeps the cancellation
-        small for columns with a large offset, and they also give the column means and
-        spreads: when those are not known yet, this pass is the only one. Requires
-        ``standardize=True``.
+        With the implicit standardisation ``H = [[1, 0], [0, C / (sd sd^T)]]`` plus the
+        penalty ``alpha diag(1 / sd^2)`` and ``r = [mean(y); cov(x, y) / sd]``, ``C`` the
+        weighted covariance of the columns; without an intercept the moments are
+        uncentred (``C + mean mean^T``, ``E[x y]``). The moments are taken around the
+        first row (:func:`block_moments`), which keeps the cancellation small for columns
+        with a large offset, and they also give the column means and spreads: when those
+        are not known yet, this pass is the only one. Requires ``standardize=True``.
+
+        Returns
+        -------
+        H : array of shape (n_params, n_params)
+        r : array shaped like ``t``
+        c : 0-d array
         """
         if not self.standardize:
-            raise ValueError("hessian_matrix needs standardize=True")
+            raise ValueError("quadratic_form needs standardize=True")
         xp = self.param_xp
         origin = self.first_row()
-        gram, col_sum = self.moment_sums(origin)
-        shift = col_sum * self.scale
-        cov = gram * self.scale - shift[:, None] * shift[None, :]
+        gram, col_sum, cross, y_sum, y_square = self.moment_sums(origin)
+        scale = self.scale
+        shift, y_mean = col_sum * scale, y_sum * scale
+        cov = gram * scale - shift[:, None] * shift[None, :]
         if self._stats is None:
             mean, sd = stats_from_moments(origin, shift, xp.linalg.diagonal(cov), xp=xp)
             self._stats = (mean if self.fit_intercept else None, sd)
-        mean, sd = origin + shift, self.sd
-        second = cov if self.fit_intercept else cov + mean[:, None] * mean[None, :]
+        sd = self.sd
+        mean = origin + shift
+        column = sd if cross.ndim == 1 else sd[:, None]
+        if self.fit_intercept:  # centred: cov(x, y) = E[d y] - E[d] E[y]
+            second = cov
+            xy = cross * scale - (shift * y_mean if cross.ndim == 1 else shift[:, None] * y_mean)
+        else:  # uncentred: E[x x^T], E[x y] = E[d y] + origin E[y]
+            second = cov + mean[:, None] * mean[None, :]
+            xy = cross * scale + (origin * y_mean if cross.ndim == 1 else origin[:, None] * y_mean)
         H = second / (sd[:, None] * sd[None, :])
         if self.alpha != 0.0:
             H = H + xp.eye(H.shape[0], dtype=H.dtype, device=device_of(H)) * (
                 self.alpha / (sd * sd)
             )
+        r = xy / column
+        c = 0.5 * y_square * scale
         if not self.fit_intercept:
-            return H
+            return H, r, c
         p = H.shape[0]
         dev = device_of(H)
         top = xp.concat(
@@ -535,7 +584,8 @@ class LinearObjective:
             axis=1,
         )
         rest = xp.concat([xp.zeros((p, 1), dtype=H.dtype, device=dev), H], axis=1)
-        return xp.concat([top, rest], axis=0)
+        r = xp.concat([xp.expand_dims(y_mean, axis=0), r], axis=0)
+        return xp.concat([top, rest], axis=0), r, c
 
     def value(self, theta: Array) -> Array:
         """Objective at ``theta`` (a 0-d array; lazy for Dask)."""

@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 from array_api_compat import device as _device
 
+from xpgd._backend import solve_triangular
 from xpgd._typing import Array, Namespace
 
 __all__ = [
@@ -68,14 +69,32 @@ def _evaluated(state: Any, theta: Array, loss: Array, grad: Array) -> tuple[Arra
 class Transform(NamedTuple):
     """An optimizer: ``init``, ``update`` and ``current`` (see the module docstring).
 
-    ``monotone`` says whether the reported loss can only decrease (line searches always;
-    gradient descent with a step at most ``1 / L``); the loop's divergence check uses it.
+    ``line_search`` marks transforms that only ever accept a lower loss (:func:`armijo`,
+    :func:`lbfgs`): when their loss stops falling before ``tol``, the loop reports a
+    stall (the loss is flat at the data type's precision) instead of running on.
     """
 
     init: Callable[[Array], Any]
     update: Callable[[Array, Any, Array, Array], tuple[Array, Any]]
-    monotone: bool = True
+    line_search: bool = False
     current: Callable[[Any, Array, Array, Array], tuple[Array, Array, Array]] = _evaluated
+
+
+def _accepted(state: Any, theta: Array, loss: Array, grad: Array) -> tuple[Array, Array, Array]:
+    """``current`` of the line searches: the last accepted point, not the trial."""
+    return state.x, state.loss, state.grad
+
+
+def _nearly_flat(
+    loss: Array, reference: Array, slope_trial: Array, slope: Array, *, xp: Namespace
+) -> Array:
+    """Hager & Zhang's approximate Wolfe test (2005): a trial whose loss is within
+    rounding of ``F(x)`` and whose slope along the search direction has fallen to
+    ``|slope_trial| <= 0.8 |slope|`` counts as a sufficient decrease. Near the optimum the
+    loss no longer resolves the progress but the slope still does; without this test a
+    line search stalls above a tight ``tol``."""
+    rounding = 100.0 * xp.finfo(loss.dtype).eps * xp.abs(reference)
+    return (loss <= reference + rounding) & (slope_trial <= -0.8 * slope)
 
 
 def _zero(like: Array, xp: Namespace, value: float = 0.0) -> Array:
@@ -117,7 +136,7 @@ def trace(decay: float, *, xp: Namespace) -> Transform:
         v = u + decay * state.velocity
         return v, TraceState(v)
 
-    return Transform(init, update, monotone=False)
+    return Transform(init, update)
 
 
 class AdamState(NamedTuple):
@@ -148,7 +167,7 @@ def scale_by_adam(
         nu_hat = nu / (1.0 - b2**count)
         return mu_hat / (xp.sqrt(nu_hat) + eps), AdamState(mu, nu, count)
 
-    return Transform(init, update, monotone=False)
+    return Transform(init, update)
 
 
 def proximal(prox: Prox, step: float | Array) -> Transform:
@@ -168,10 +187,7 @@ def proximal(prox: Prox, step: float | Array) -> Transform:
 
 
 def chain(*transforms: Transform) -> Transform:
-    """Apply transforms in order, each to the updates of the previous (optax's ``chain``).
-
-    The chain is monotone only if every part is.
-    """
+    """Apply transforms in order, each to the updates of the previous (optax's ``chain``)."""
 
     def init(theta: Array) -> tuple[Any, ...]:
         return tuple(t.init(theta) for t in transforms)
@@ -185,7 +201,7 @@ def chain(*transforms: Transform) -> Transform:
             states.append(s)
         return u, tuple(states)
 
-    return Transform(init, update, monotone=all(t.monotone for t in transforms))
+    return Transform(init, update)
 
 
 # ---------------------------------------------------------------------- optimizers
@@ -277,7 +293,7 @@ def nesterov(learning_rate: float | Array, *, xp: Namespace, prox: Prox | None =
         y_new = x_new + ((t - 1.0) / t_new) * step
         return y_new - theta, NesterovState(x_new, t_new)
 
-    return Transform(init, update, monotone=False)
+    return Transform(init, update)
 
 
 # ---------------------------------------------------------------------- line searches
@@ -329,8 +345,7 @@ def armijo(
         slope = xp.sum(state.grad * d)  # F'(x; d) for the smooth part
         # Sufficient decrease, or its approximate form near the optimum (Hager & Zhang;
         # see lbfgs): a loss within rounding of F(x) with a slope that has turned small.
-        rounding = 100.0 * xp.finfo(loss.dtype).eps * xp.abs(state.loss)
-        approx = (loss <= state.loss + rounding) & (xp.sum(grad * d) <= -0.8 * slope)
+        approx = _nearly_flat(loss, state.loss, xp.sum(grad * d), slope, xp=xp)
         accept = (loss <= state.loss - (c / state.step) * dd) | approx  # False for NaN
         # Quadratic model q(s) = F(x) + s slope + s^2 a along d; its minimiser in units
         # of the current step is -slope / (2 a).
@@ -338,7 +353,9 @@ def armijo(
         frac = xp.where(
             a > 0, -slope / (2.0 * xp.where(a > 0, a, xp.ones_like(a))), xp.zeros_like(a)
         )
-        frac = xp.clip(xp.where(xp.isfinite(frac), frac, xp.zeros_like(frac)), 0.1, shrink)
+        frac = xp.where(xp.isfinite(frac), frac, xp.zeros_like(frac))
+        # min/max, not clip: the compatibility layer's clip indexes with masks (a sync).
+        frac = xp.minimum(xp.maximum(frac, xp.full_like(frac, 0.1)), xp.full_like(frac, shrink))
         step = xp.where(accept, state.step * grow, state.step * frac)
         x = xp.where(accept, theta, state.x)
         f = xp.where(accept, loss, state.loss)
@@ -348,12 +365,7 @@ def armijo(
             trial = prox(trial, step)
         return trial - theta, ArmijoState(x, f, g, step)
 
-    def current(
-        state: ArmijoState, theta: Array, loss: Array, grad: Array
-    ) -> tuple[Array, Array, Array]:
-        return state.x, state.loss, state.grad
-
-    return Transform(init, update, monotone=True, current=current)
+    return Transform(init, update, line_search=True, current=_accepted)
 
 
 class LbfgsState(NamedTuple):
@@ -428,7 +440,8 @@ def lbfgs(
     slope and ``F(x + t d)``, kept inside the bracket; too short a step sets ``lo`` and
     doubles, or bisects once ``hi`` is known. The first trial of an iteration is ``t = 1``
     (the quasi-Newton step); the very first, along ``-g``, has length
-    ``learning_rate`` (default 1, in the standardised coordinates the estimators use).
+    ``min(learning_rate, ||g||)`` (``learning_rate`` 1 by default, in the standardised
+    coordinates the estimators use).
     """
     m = int(memory)
 
@@ -472,11 +485,11 @@ def lbfgs(
             SY[m - 1, m - 1] / xp.where(newest_yy > 0, newest_yy, xp.ones_like(newest_yy)),
             xp.ones_like(newest_yy),
         )
-        c = xp.linalg.solve(R, a[:, None])[:, 0]  # R^{-1} S^T g
+        c = solve_triangular(R, a, upper=True, xp=xp)  # R^{-1} S^T g
         p2 = -c
-        p1 = xp.linalg.solve(
-            xp.matrix_transpose(R), (diag * c + gamma * (YY @ c) - gamma * b)[:, None]
-        )[:, 0]
+        p1 = solve_triangular(
+            xp.matrix_transpose(R), diag * c + gamma * (YY @ c) - gamma * b, upper=False, xp=xp
+        )
         return gamma * g + p1 @ S + gamma * (p2 @ Y)
 
     def update(
@@ -487,12 +500,7 @@ def lbfgs(
         slope_t = xp.sum(grad * d)
         finite = xp.isfinite(loss) & xp.isfinite(slope_t)
         armijo = loss <= state.loss + c1 * state.step * state.slope
-        # Hager & Zhang's approximate Wolfe condition: near the optimum the loss differs
-        # from F(x) by rounding only, but the slope is still accurate; a trial whose loss
-        # is within rounding of F(x) and whose slope has turned small enough is a
-        # decrease (without it the search would stall above tol).
-        rounding = 100.0 * xp.finfo(loss.dtype).eps * xp.abs(state.loss)
-        approx = (loss <= state.loss + rounding) & (slope_t <= -(1.0 - 2.0 * 0.1) * state.slope)
+        approx = _nearly_flat(loss, state.loss, slope_t, state.slope, xp=xp)
         decrease = finite & (armijo | approx)
         curvature = slope_t >= c2 * state.slope
         trials = state.trials + 1.0
@@ -506,7 +514,7 @@ def lbfgs(
         a = loss - state.loss - state.slope * t
         t_quad = -state.slope * t * t / (2.0 * xp.where(a > 0, a, xp.ones_like(a)))
         t_quad = xp.where((a > 0) & finite, t_quad, lo + 0.1 * (t - lo))
-        t_short = xp.clip(t_quad, lo + 0.1 * (hi - lo), lo + 0.5 * (hi - lo))
+        t_short = xp.minimum(xp.maximum(t_quad, lo + 0.1 * (hi - lo)), lo + 0.5 * (hi - lo))
         # too short: extend until hi is known, then bisect
         t_long = xp.where(xp.isfinite(hi), 0.5 * (lo + hi), 2.0 * t)
         t_next = xp.where(decrease, t_long, t_short)
@@ -554,12 +562,7 @@ def lbfgs(
         trial = new.x + new.step * new.direction
         return trial - theta, new
 
-    def current(
-        state: LbfgsState, theta: Array, loss: Array, grad: Array
-    ) -> tuple[Array, Array, Array]:
-        return state.x, state.loss, state.grad
-
-    return Transform(init, update, monotone=True, current=current)
+    return Transform(init, update, line_search=True, current=_accepted)
 
 
 #: Solvers by name: ``factory(learning_rate, *, xp, prox=None)``; only those in

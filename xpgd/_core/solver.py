@@ -9,14 +9,14 @@ At each check the full-batch loop (:func:`run`)
 
 * stops when the largest absolute entry of the gradient (of the minimal subgradient with
   an L1 penalty) is at most ``tol`` (converged);
-* stops when a monotone solver (a line search) has not lowered the loss for
-  ``STALL_EVALUATIONS`` evaluations: the loss is flat at the precision of the data type
-  (reported as ``stalled``, not converged);
-* raises :class:`~xpgd.exceptions.DivergenceError` when the loss is not finite or has grown
-  above its starting value (gradient descent with a step below ``2 / L`` decreases the
-  loss at every iteration, so growth means the step is too large; accelerated methods
-  are not monotone, so for them the loss must have doubled); parameters with NaN or inf
-  are never returned.
+* stops when a line search has not lowered the loss for ``STALL_EVALUATIONS``
+  evaluations: the loss is flat at the precision of the data type (reported as
+  ``stalled``, not converged);
+* raises :class:`~xpgd.exceptions.DivergenceError` when the loss is not finite or has
+  doubled since the start (a step above ``2 / L`` makes gradient descent grow
+  geometrically, so a too-large learning rate shows within a few checks, while the
+  ripples of accelerated methods and rounding near a perfect fit stay well below that);
+  parameters with NaN or inf are never returned.
 
 One iteration is one evaluation of the loss and gradient (one pass over X), whatever the
 solver: a line search's rejected trial counts as an iteration, so ``n_iter`` measures
@@ -29,7 +29,14 @@ import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from xpgd._backend import RowShuffler, host_floats, is_lazy
+from xpgd._backend import (
+    RowShuffler,
+    host_floats,
+    is_lazy,
+    linalg_errors,
+    quiet_overflow,
+    solve_triangular,
+)
 from xpgd._core.objective import LinearObjective
 from xpgd._core.optim import (
     PROXIMAL,
@@ -42,9 +49,17 @@ from xpgd._core.optim import (
 from xpgd._typing import Array, Namespace
 from xpgd.exceptions import DivergenceError, InputError, InvalidParameterError
 
-__all__ = ["SCHEDULES", "STALL_EVALUATIONS", "SolverResult", "minimize", "run", "solve_normal"]
+__all__ = [
+    "SCHEDULES",
+    "STALL_EVALUATIONS",
+    "SolverResult",
+    "minimize",
+    "run",
+    "run_stochastic",
+    "solve_normal",
+]
 
-#: Evaluations without a lower loss after which a monotone solver counts as stalled.
+#: Evaluations without a lower loss after which a line search counts as stalled.
 STALL_EVALUATIONS = 20
 
 
@@ -111,7 +126,36 @@ def run(
     DivergenceError
         If the loss becomes non-finite or grows above its starting value.
     """
-    growth = 1e-3 if optimizer.monotone else 1.0
+    with quiet_overflow():
+        return _run(
+            evaluate,
+            theta0,
+            optimizer,
+            max_iter=max_iter,
+            tol=tol,
+            check_every=check_every,
+            xp=xp,
+            stationarity=stationarity,
+            safe_learning_rate=safe_learning_rate,
+            verbose=verbose,
+            callback=callback,
+        )
+
+
+def _run(
+    evaluate: Callable[[Array], tuple[Array, Array]],
+    theta0: Array,
+    optimizer: Transform,
+    *,
+    max_iter: int,
+    tol: float | None,
+    check_every: int,
+    xp: Namespace,
+    stationarity: Callable[[Array, Array], Array] | None,
+    safe_learning_rate: Callable[[], float] | None,
+    verbose: int,
+    callback: Callable[[int, float, float], object] | None,
+) -> SolverResult:
     theta = theta0
     state = optimizer.init(theta)
     loss, grad = evaluate(theta)
@@ -143,14 +187,14 @@ def run(
                     "the starting parameters overflow; rescale them"
                 )
             if not (math.isfinite(loss_now) and math.isfinite(grad_max)) or (
-                loss_now > loss0 + growth * abs(loss0)
+                loss_now > 2.0 * abs(loss0) + xp.finfo(f.dtype).eps
             ):
                 _raise_divergence(iteration, loss0, loss_now, safe_learning_rate)
             if loss_now < best:
                 best, best_at = loss_now, iteration
             if tol is not None and grad_max <= tol:
                 converged = True
-            elif optimizer.monotone and iteration - best_at >= STALL_EVALUATIONS:
+            elif optimizer.line_search and iteration - best_at >= STALL_EVALUATIONS:
                 stalled = tol is not None
             history.append(xp.stack(window))
             window = []
@@ -183,24 +227,31 @@ def solve_normal(
     *,
     tol: float | None,
     max_refinements: int = 2,
+    verbose: int = 0,
+    callback: Callable[[int, float, float], object] | None = None,
 ) -> SolverResult:
     """Least squares through the normal equations, in the objective's optimizer
-    coordinates: one pass over X for the Hessian ``H`` (the standardised covariance), one
-    for the gradient at ``theta0``, then ``theta = theta0 - H^{-1} g`` by a Cholesky solve.
+    coordinates.
 
-    The objective is quadratic, so one step is exact up to rounding; while the largest
-    gradient entry stays above ``tol`` the step is repeated (iterative refinement, one
-    more pass each, at most ``max_refinements``), which recovers the accuracy the
-    normal equations lose in float32. A singular ``H`` (collinear columns without a
-    penalty) falls back to the minimum-norm solution in the standardised coordinates,
-    through an eigendecomposition. ``n_iter`` counts the solves.
+    One pass over X gives the quadratic form ``f(t) = 0.5 t.H t - t.r + c``
+    (:meth:`LinearObjective.quadratic_form`: the standardised covariance, the
+    cross-moments with y, and the column statistics), so the loss and gradient at
+    ``theta0`` cost no pass; then ``theta = theta0 - H^{-1} g`` by a Cholesky solve. The
+    objective is quadratic, so one step is exact up to rounding. One evaluation then
+    checks it against X itself: while the largest gradient entry stays above ``tol`` the
+    step is repeated from that exact gradient (iterative refinement, one more pass each, at
+    most ``max_refinements``), which recovers the accuracy the normal equations lose in
+    float32. A singular ``H`` (collinear columns without a penalty) falls back to the
+    minimum-norm solution in the standardised coordinates, through an eigendecomposition.
+    ``n_iter`` counts the solves; ``callback`` and ``verbose`` report after each.
     """
     xp = objective.param_xp
-    H = objective.hessian_matrix()
+    H, r, c = objective.quadratic_form()
     solve = _spd_solver(H, xp=xp)
     theta = objective.to_optimizer(theta0)
-    loss, grad = objective.value_and_grad(theta)
-    losses = [loss]
+    Ht = H @ theta
+    grad = Ht - r
+    losses = [0.5 * xp.sum(theta * Ht) - xp.sum(theta * r) + c]
     n_solves = 0
     grad_max = math.inf
     while True:
@@ -208,7 +259,12 @@ def solve_normal(
         n_solves += 1
         loss, grad = objective.value_and_grad(theta)
         losses.append(loss)
-        loss_now, grad_max = host_floats(xp.stack([loss, xp.max(xp.abs(grad))]))  # once per solve
+        # One host sync per solve (at most 1 + max_refinements), never per row.
+        loss_now, grad_max = host_floats(xp.stack([loss, xp.max(xp.abs(grad))]))
+        if verbose:
+            print(f"solve {n_solves}  loss {loss_now:.10g}  max|grad| {grad_max:.3g}")
+        if callback is not None:
+            callback(n_solves, loss_now, grad_max)
         if not math.isfinite(loss_now):
             raise InputError(
                 "the normal equations gave a non-finite solution: the values of X or y "
@@ -221,24 +277,30 @@ def solve_normal(
 
 
 def _spd_solver(H: Array, *, xp: Namespace) -> Callable[[Array], Array]:
-    """``b -> H^{-1} b`` for a symmetric positive semi-definite ``H``: Cholesky when ``H`` is
-    well conditioned, else the pseudo-inverse from ``eigh`` (eigenvalues below
-    ``n eps max(eig)`` dropped)."""
+    """``b -> H^{-1} b`` for a symmetric positive semi-definite ``H``: a Cholesky factor
+    (computed once, then two triangular solves per use) when ``H`` is well conditioned,
+    else the pseudo-inverse from ``eigh`` (eigenvalues below ``n eps max(eig)`` dropped)."""
     n = H.shape[0]
     eps = xp.finfo(H.dtype).eps
     try:
         L = xp.linalg.cholesky(H)
-    except Exception:  # numpy / torch raise on a matrix that is not positive definite
+    except linalg_errors():  # NumPy / torch raise on a matrix that is not positive definite
         L = None
     if L is not None:
         diag = xp.linalg.diagonal(L)
-        # One host sync, outside any loop: is the factor usable?
+        # One host sync, outside any loop: is the factor usable? (CuPy gives NaN.)
         lo, hi, top = host_floats(
             xp.stack([xp.min(diag), xp.max(diag), xp.max(xp.linalg.diagonal(H))])
         )
         if math.isfinite(lo) and math.isfinite(hi) and lo * lo > 10.0 * n * eps * top:
             Lt = xp.linalg.matrix_transpose(L)
-            return lambda b: xp.linalg.solve(Lt, xp.linalg.solve(L, b))
+
+            def cholesky_solve(b: Array) -> Array:
+                return solve_triangular(
+                    Lt, solve_triangular(L, b, upper=False, xp=xp), upper=True, xp=xp
+                )
+
+            return cholesky_solve
     values, vectors = xp.linalg.eigh(H)
     keep = values > n * eps * xp.max(values)
     inverse = xp.where(
@@ -272,6 +334,7 @@ def run_stochastic(
     shuffler: RowShuffler,
     *,
     learning_rate: float,
+    auto: bool = False,
     schedule: str,
     batch_size: int,
     max_iter: int,
@@ -302,6 +365,15 @@ def run_stochastic(
             f"the objective is not finite at the starting point (loss {start}): the values "
             "of X, y or the weights overflow; rescale them"
         )
+    if shuffler.validation is not None and objective.sample_weight is not None:
+        held = xp.take(objective.sample_weight, shuffler.validation, axis=0)
+        (held_weight,) = host_floats(xp.reshape(xp.sum(held), (1,)))  # once, at the start
+        if not held_weight > 0:
+            raise InputError(
+                "every validation row of early_stopping has zero weight, so the validation "
+                "loss is undefined; change random_state or validation_fraction, or set "
+                "early_stopping=False"
+            )
     state = factory(learning_rate, xp=xp, prox=prox).init(theta)
     history = [loss0]
     best, best_theta, waited = math.inf, theta, 0
@@ -313,17 +385,18 @@ def run_stochastic(
         order = shuffler.epoch()
         n = order.shape[0]
         batch_losses = []
-        for lo in range(0, n, batch_size):
-            rows = order[lo : min(lo + batch_size, n)]
-            loss, grad = objective.batch_value_and_grad(theta, rows)
-            updates, state = optimizer.update(grad, state, theta, loss)
-            theta = theta + updates
-            batch_losses.append(loss)
-        epoch_loss = xp.mean(xp.stack(batch_losses))
-        history.append(epoch_loss)
-        scores = [epoch_loss]
-        if shuffler.validation is not None:
-            scores.append(objective.subset_value(theta, shuffler.validation))
+        with quiet_overflow():  # a diverging epoch raises below, with the epoch and a fix
+            for lo in range(0, n, batch_size):
+                rows = order[lo : min(lo + batch_size, n)]
+                loss, grad = objective.batch_value_and_grad(theta, rows)
+                updates, state = optimizer.update(grad, state, theta, loss)
+                theta = theta + updates
+                batch_losses.append(loss)
+            epoch_loss = xp.mean(xp.stack(batch_losses))
+            history.append(epoch_loss)
+            scores = [epoch_loss]
+            if shuffler.validation is not None:
+                scores.append(objective.subset_value(theta, shuffler.validation))
         # Host sync, once per epoch: the epoch's loss (and the validation loss).
         values = host_floats(xp.stack(scores))
         score = values[-1]
@@ -331,11 +404,15 @@ def run_stochastic(
             print(f"epoch {epoch:5d}  loss {values[0]:.10g}  score {score:.10g}  step {rate:.3g}")
         if callback is not None:
             callback(epoch, values[0], math.nan)
-        if not all(math.isfinite(v) for v in values):
+        if not all(math.isfinite(v) for v in values) or values[0] > 2.0 * abs(start) + (
+            xp.finfo(epoch_loss.dtype).eps
+        ):
+            fixes = f"lower learning_rate (below {rate:.3g}) or increase batch_size"
+            if not auto:
+                fixes += ", or use learning_rate='auto'"
             raise DivergenceError(
-                f"the stochastic solver diverged: the loss is {values[0]} at epoch {epoch} "
-                f"with learning rate {rate:.4g}; lower learning_rate, increase batch_size, "
-                "or use learning_rate='auto'"
+                f"solver diverged: the mini-batch loss went from {start:.6g} to "
+                f"{values[0]:.6g} by epoch {epoch} with learning rate {rate:.4g}; {fixes}"
             )
         if tol is not None and score > best - tol:
             waited += 1
@@ -350,6 +427,27 @@ def run_stochastic(
     if shuffler.validation is not None:
         theta = best_theta
     return SolverResult(objective.original(theta), epoch, xp.stack(history), converged, math.nan)
+
+
+def _minibatch_step(objective: LinearObjective, batch_size: int, *, xp: Namespace) -> float:
+    """``1 / L(b)`` for mini-batches of ``b`` rows drawn without replacement, with the
+    expected smoothness of Gower et al. (2019, "SGD: general analysis and improved
+    rates")::
+
+        L(b) = n (b - 1) / (b (n - 1)) L + (n - b) / (b (n - 1)) L_max
+
+    between the full gradient's ``L`` (``b = n``) and the worst single row's ``L_max``
+    (``b = 1``): the full-batch ``1 / L`` is far too long a step for small batches of
+    wide data. Two host syncs, once, before the first epoch."""
+    n = objective.n_samples
+    b = min(max(batch_size, 1), n)
+    full, worst = host_floats(
+        xp.stack([xp.reshape(objective.lipschitz(), ()), objective.max_row_curvature()])
+    )
+    if n == 1:
+        return 1.0 / worst
+    bound = n * (b - 1) / (b * (n - 1)) * full + (n - b) / (b * (n - 1)) * worst
+    return 1.0 / bound
 
 
 # ---------------------------------------------------------------------- dispatch
@@ -377,11 +475,12 @@ def minimize(
     :meth:`LinearObjective.original`).
 
     ``learning_rate="auto"``: ``"gd"`` runs the Armijo line search (:func:`armijo`, no step
-    to choose) when ``line_search``, else the fixed step ``1 / L``; ``"momentum"``,
-    ``"nesterov"`` and ``"sgd"`` use ``1 / L`` with ``L`` from
-    :meth:`LinearObjective.lipschitz` (power iteration on the device, never fetched);
-    ``"adam"`` uses 0.001 (Kingma & Ba's default); ``"lbfgs"`` needs none (its first step
-    has unit length). ``"normal"`` solves the normal equations (squared loss only).
+    to choose) when ``line_search``, else the fixed step ``1 / L``; ``"momentum"`` and
+    ``"nesterov"`` use ``1 / L`` with ``L`` from :meth:`LinearObjective.lipschitz` (power
+    iteration on the device, never fetched); ``"sgd"`` uses ``1 / L(batch_size)``
+    (:func:`_minibatch_step`); ``"adam"`` uses 0.001 (Kingma & Ba's default);
+    ``"lbfgs"`` needs none (its line search starts from a unit step). ``"normal"`` solves
+    the normal equations (squared loss only).
 
     For lazy (Dask) data, :class:`xpgd._dask.ChunkedObjective` evaluates each iteration as
     one reduction over the chunks and the parameters live in the chunks' namespace.
@@ -416,16 +515,17 @@ def minimize(
                 "solver='normal' solves least squares only; use solver='lbfgs' for the "
                 f"{objective.family.name} loss"
             )
-        return solve_normal(objective, theta0, tol=tol)
+        return solve_normal(objective, theta0, tol=tol, verbose=verbose, callback=callback)
 
     def lipschitz_step() -> Array:
         return 1.0 / objective.lipschitz()
 
     if solver in STOCHASTIC:
-        if learning_rate == "auto":
-            (rate,) = (
-                host_floats(xp.reshape(lipschitz_step(), (1,))) if solver == "sgd" else (1e-3,)
-            )
+        options = dict(stochastic or {})
+        if learning_rate == "auto" and solver == "sgd":
+            rate = _minibatch_step(objective, int(options.get("batch_size", 256)), xp=xp)
+        elif learning_rate == "auto":
+            rate = 1e-3
         else:
             rate = float(learning_rate)
         return run_stochastic(
@@ -433,12 +533,13 @@ def minimize(
             theta0,
             SOLVERS[solver],
             learning_rate=rate,
+            auto=learning_rate == "auto",
             max_iter=max_iter,
             tol=tol,
             prox=prox,
             verbose=verbose,
             callback=callback,
-            **(stochastic or {}),
+            **options,
         )
 
     def safe_learning_rate() -> float:
