@@ -601,10 +601,11 @@ _SHARED_PARAMETERS = """\
         Fit an intercept ``b`` (added to ``X @ w``; X is never copied to add a column).
     learning_rate : float or "auto", default "auto"
         Step size. ``"auto"`` needs none: ``"gd"`` runs a backtracking (Armijo) line
-        search; ``"momentum"``, ``"nesterov"`` and ``"sgd"`` use ``1 / L``, ``L`` the
-        Lipschitz constant of the gradient estimated by power iteration on the device;
-        ``"adam"`` uses 0.001; ``"lbfgs"`` has its own line search (a float sets the length
-        of its first step); ``"normal"`` ignores it.
+        search; ``"momentum"`` and ``"nesterov"`` use ``1 / L``, ``L`` the Lipschitz
+        constant of the gradient estimated by power iteration on the device; ``"sgd"``
+        uses ``1 / L(batch_size)``, the expected smoothness of mini-batches of that size;
+        ``"adam"`` uses 0.001; ``"lbfgs"`` has its own line search (a float caps the
+        length of its first step); ``"normal"`` ignores it.
     max_iter : int, default 1000
         Maximum number of iterations: loss-and-gradient evaluations (passes over X; a
         rejected line-search trial counts), or epochs for ``"sgd"`` and ``"adam"``.
@@ -666,9 +667,10 @@ class LinearRegression(_GradientDescentModel):
         Parameters
         ----------
         solver : {"auto", "normal", "lbfgs", "nesterov", "momentum", "gd", "adam", "sgd"}
-            Default ``"auto"``: ``"normal"`` (the normal equations, exact, one pass over X
-            and a Cholesky solve) for up to 2000 features, else ``"lbfgs"``; with an L1
-            penalty ``"nesterov"`` (FISTA). ``"gd"`` is the classic gradient descent.
+            Default ``"auto"``: ``"normal"`` (the normal equations, exact: one pass over X
+            for the moments, a Cholesky solve and one evaluation to check it) for up to 2000
+            features, else ``"lbfgs"``; with an L1 penalty ``"nesterov"`` (FISTA). ``"gd"``
+            is the classic gradient descent.
     %(shared)s
 
         Attributes

@@ -609,12 +609,14 @@ class LinearObjective:
     def lipschitz(
         self, *, n_iter: int = 20, matvec: Callable[[Array], Array] | None = None
     ) -> Array:
-        """Upper estimate of the Lipschitz constant ``L`` of the gradient (0-d array).
+        """Estimate of the Lipschitz constant ``L`` of the gradient (0-d array).
 
-        ``L = lambda_max`` of :meth:`curvature_matvec`, from ``n_iter`` power iterations
-        on the device (no host sync). Power iteration approaches ``lambda_max`` from below,
-        so ``1 / L`` may exceed the exact ``1 / L`` slightly; gradient descent stays stable
-        for any step below ``2 / L``.
+        ``L = lambda_max`` of :meth:`curvature_matvec` (itself an upper bound of the
+        Hessian: the loss's curvature bound), from ``n_iter`` power iterations on the
+        device (no host sync). Power iteration approaches ``lambda_max`` from below, so
+        ``1 / L`` may exceed the exact ``1 / L`` slightly: gradient descent stays stable for
+        any step below ``2 / L``, and the accelerated methods' adaptive restart absorbs
+        the rest.
         """
         xp = self.param_xp
         matvec = self.curvature_matvec if matvec is None else matvec
