@@ -1045,4 +1045,4 @@ class LogisticRegression(_GradientDescentModel):
 
 
 for _cls in (LinearRegression, LogisticRegression):
-    _cls.__doc__ = _cls.__doc__.replace("%(shared)s", _SHARED_PARAMETERS)
+    _cls.__doc__ = _cls.__doc__.replace("    %(shared)s", _SHARED_PARAMETERS)
