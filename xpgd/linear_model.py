@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import textwrap
 import warnings
 from typing import Any, ClassVar
 
@@ -660,44 +661,44 @@ _SHARED_PARAMETERS = """\
 class LinearRegression(_GradientDescentModel):
     """Least-squares linear regression on any Array API backend.
 
-        Minimises ``mean_i s_i * 0.5 * (x_i . w + b - y_i)^2 + alpha * R(w)`` (``R`` from
-        ``penalty``; the intercept is never penalised), where ``s`` are the sample weights
-        normalised to mean one.
+    Minimises ``mean_i s_i * 0.5 * (x_i . w + b - y_i)^2 + alpha * R(w)`` (``R`` from
+    ``penalty``; the intercept is never penalised), where ``s`` are the sample weights
+    normalised to mean one.
 
-        Parameters
-        ----------
-        solver : {"auto", "normal", "lbfgs", "nesterov", "momentum", "gd", "adam", "sgd"}
-            Default ``"auto"``: ``"normal"`` (the normal equations, exact: one pass over X
-            for the moments, a Cholesky solve and one evaluation to check it) for up to 2000
-            features, else ``"lbfgs"``; with an L1 penalty ``"nesterov"`` (FISTA). ``"gd"``
-            is the classic gradient descent.
+    Parameters
+    ----------
+    solver : {"auto", "normal", "lbfgs", "nesterov", "momentum", "gd", "adam", "sgd"}
+        Default ``"auto"``: ``"normal"`` (the normal equations, exact: one pass over X
+        for the moments, a Cholesky solve and one evaluation to check it) for up to 2000
+        features, else ``"lbfgs"``; with an L1 penalty ``"nesterov"`` (FISTA). ``"gd"``
+        is the classic gradient descent.
     %(shared)s
 
-        Attributes
-        ----------
-        coef_ : array of shape (n_features,) or (n_targets, n_features)
-        intercept_ : 0-d array or array of shape (n_targets,)
-        n_iter_ : int
-            Iterations run (evaluations; epochs for the stochastic solvers; solves for
-            ``"normal"``).
-        loss_history_ : array of shape (n_iter_ + 1,)
-            Objective at the start and after each iteration (line searches: at the accepted
-            point), on X's device; for ``"sgd"`` and ``"adam"``, after the start, each
-            epoch's mean mini-batch loss (each taken before its step).
-        solver_ : str
-            The solver used (``"auto"`` resolved).
-        n_features_in_ : int
-        feature_names_in_ : ndarray of str
-            Only when X had string column names.
+    Attributes
+    ----------
+    coef_ : array of shape (n_features,) or (n_targets, n_features)
+    intercept_ : 0-d array or array of shape (n_targets,)
+    n_iter_ : int
+        Iterations run (evaluations; epochs for the stochastic solvers; solves for
+        ``"normal"``).
+    loss_history_ : array of shape (n_iter_ + 1,)
+        Objective at the start and after each iteration (line searches: at the accepted
+        point), on X's device; for ``"sgd"`` and ``"adam"``, after the start, each
+        epoch's mean mini-batch loss (each taken before its step).
+    solver_ : str
+        The solver used (``"auto"`` resolved).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when X had string column names.
 
-        Examples
-        --------
-        >>> import numpy as np
-        >>> import xpgd
-        >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
-        >>> model = xpgd.LinearRegression().fit(X, 2 * X[:, 0] + 1)
-        >>> np.round(model.coef_, 6), round(float(model.intercept_), 6), model.solver_
-        (array([2.]), 1.0, 'normal')
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import xpgd
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    >>> model = xpgd.LinearRegression().fit(X, 2 * X[:, 0] + 1)
+    >>> np.round(model.coef_, 6), round(float(model.intercept_), 6), model.solver_
+    (array([2.]), 1.0, 'normal')
     """
 
     _loss = "squared"
@@ -790,44 +791,44 @@ class LinearRegression(_GradientDescentModel):
 class LogisticRegression(_GradientDescentModel):
     """Logistic regression, binary or multinomial, on any Array API backend.
 
-        Two classes: minimises the mean log loss ``mean_i s_i * log(1 + exp(-t_i z_i))`` with
-        ``z = X @ w + b`` and ``t`` the labels as -1/+1. More classes: the multinomial
-        (softmax) loss ``mean_i s_i * (logsumexp(z_i) - z_{i, y_i})`` with one column of
-        ``W`` per class (scikit-learn's multinomial model). Plus ``alpha * R(W)`` (the default
-        ``penalty="l2"`` keeps the optimum finite on separable data; the intercept is never
-        penalised). Loss, sigmoid and softmax are computed in forms that never overflow.
+    Two classes: minimises the mean log loss ``mean_i s_i * log(1 + exp(-t_i z_i))`` with
+    ``z = X @ w + b`` and ``t`` the labels as -1/+1. More classes: the multinomial
+    (softmax) loss ``mean_i s_i * (logsumexp(z_i) - z_{i, y_i})`` with one column of
+    ``W`` per class (scikit-learn's multinomial model). Plus ``alpha * R(W)`` (the default
+    ``penalty="l2"`` keeps the optimum finite on separable data; the intercept is never
+    penalised). Loss, sigmoid and softmax are computed in forms that never overflow.
 
-        Labels may be of any type (numbers, strings, bools); they are mapped through
-        ``classes_`` (sorted); with two classes the second one is the positive one.
+    Labels may be of any type (numbers, strings, bools); they are mapped through
+    ``classes_`` (sorted); with two classes the second one is the positive one.
 
-        Parameters
-        ----------
-        solver : {"auto", "lbfgs", "nesterov", "momentum", "gd", "adam", "sgd"}
-            Default ``"auto"``: ``"lbfgs"`` (the fewest passes over X to the optimum); with an
-            L1 penalty ``"nesterov"`` (FISTA).
-        class_weight : None, "balanced" or dict, default None
-            Weights of the classes, multiplied into ``sample_weight``: ``"balanced"`` gives
-            class ``k`` the weight ``n_samples / (n_classes * n_k)``; a dict maps labels to
-            weights (missing labels weigh 1).
+    Parameters
+    ----------
+    solver : {"auto", "lbfgs", "nesterov", "momentum", "gd", "adam", "sgd"}
+        Default ``"auto"``: ``"lbfgs"`` (the fewest passes over X to the optimum); with an
+        L1 penalty ``"nesterov"`` (FISTA).
+    class_weight : None, "balanced" or dict, default None
+        Weights of the classes, multiplied into ``sample_weight``: ``"balanced"`` gives
+        class ``k`` the weight ``n_samples / (n_classes * n_k)``; a dict maps labels to
+        weights (missing labels weigh 1).
     %(shared)s
 
-        Attributes
-        ----------
-        classes_ : array of shape (n_classes,)
-            On X's device for numeric labels; a NumPy array for other label types.
-        coef_ : array of shape (1, n_features), or (n_classes, n_features) for more than two
-        intercept_ : array of shape (1,) or (n_classes,)
-        n_iter_, loss_history_, solver_, n_features_in_, feature_names_in_
-            As in :class:`LinearRegression`.
+    Attributes
+    ----------
+    classes_ : array of shape (n_classes,)
+        On X's device for numeric labels; a NumPy array for other label types.
+    coef_ : array of shape (1, n_features), or (n_classes, n_features) for more than two
+    intercept_ : array of shape (1,) or (n_classes,)
+    n_iter_, loss_history_, solver_, n_features_in_, feature_names_in_
+        As in :class:`LinearRegression`.
 
-        Examples
-        --------
-        >>> import numpy as np
-        >>> import xpgd
-        >>> X = np.array([[-2.0], [-1.0], [1.0], [2.0]])
-        >>> clf = xpgd.LogisticRegression().fit(X, ["no", "no", "yes", "yes"])
-        >>> clf.predict(np.array([[-3.0], [3.0]]))
-        array(['no', 'yes'], dtype='<U3')
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import xpgd
+    >>> X = np.array([[-2.0], [-1.0], [1.0], [2.0]])
+    >>> clf = xpgd.LogisticRegression().fit(X, ["no", "no", "yes", "yes"])
+    >>> clf.predict(np.array([[-3.0], [3.0]]))
+    array(['no', 'yes'], dtype='<U3')
     """
 
     _loss = "logistic"
@@ -1044,5 +1045,14 @@ class LogisticRegression(_GradientDescentModel):
         return tags
 
 
-for _cls in (LinearRegression, LogisticRegression):
-    _cls.__doc__ = _cls.__doc__.replace("    %(shared)s", _SHARED_PARAMETERS)
+def _fill_shared_parameters(cls: type) -> None:
+    """Put the shared parameter descriptions where ``%(shared)s`` stands, at its indent."""
+    doc = cls.__doc__ or ""
+    line = next(text for text in doc.splitlines() if text.strip() == "%(shared)s")
+    indent = line[: len(line) - len(line.lstrip())]
+    shared = textwrap.indent(textwrap.dedent(_SHARED_PARAMETERS), indent)
+    cls.__doc__ = doc.replace(line, shared.rstrip("\n"))
+
+
+_fill_shared_parameters(LinearRegression)
+_fill_shared_parameters(LogisticRegression)
