@@ -214,7 +214,11 @@ def _demo(args: argparse.Namespace) -> int:
         f"classic gradient descent (lr 0.03, 100 iterations): cost {float(cost[0]):.4f} -> "
         f"{float(cost[-1]):.4f} (MSE, scaled target)"
     )
-    print(f"LinearRegression (nesterov, auto step): {model.n_iter_} iterations")
+    unit = "solve" if model.solver_ == "normal" else "iteration"
+    print(
+        f"LinearRegression (solver {model.solver_!r}): {model.n_iter_} {unit}"
+        f"{'' if model.n_iter_ == 1 else 's'}"
+    )
     print(f"{'held-out metrics':34s} {'MSE':>10s} {'RMSE':>8s} {'MAE':>8s} {'R^2':>7s}")
     for name, pred in (("classic, 100 iterations", classic), ("LinearRegression", fitted)):
         print(
