@@ -250,10 +250,10 @@ def test_host_syncs_only_every_check_every(monkeypatch, rng):
     real = solver.host_floats
     monkeypatch.setattr(solver, "host_floats", lambda a: calls.append(1) or real(a))
     X, y = make_regression(rng)
-    for solver in ("nesterov", "lbfgs", "gd"):
+    for name in ("nesterov", "lbfgs", "gd"):
         calls.clear()
-        xpgd.LinearRegression(solver=solver, max_iter=100, check_every=10, tol=None).fit(X, y)
-        assert len(calls) == 11, solver  # iterations 0, 10, ..., 100
+        xpgd.LinearRegression(solver=name, max_iter=100, check_every=10, tol=None).fit(X, y)
+        assert len(calls) == 11, name  # iterations 0, 10, ..., 100
 
 
 def test_named_backend_moves_host_inputs_once(monkeypatch, rng):

@@ -26,10 +26,11 @@ from xpgd._core.objective import (
     block_gram,
     block_moments,
     block_terms,
+    column_stats,
 )
 from xpgd._typing import Array
 
-__all__ = ["ChunkedObjective"]
+__all__ = ["ChunkedObjective", "from_row_generator"]
 
 
 def _row_blocks(a: Any | None, row_chunks: tuple[int, ...]) -> list[Any]:
@@ -62,6 +63,27 @@ def _chunk_moments(X: Array, y: Array, w: Array | None, origin: Array | None) ->
     return block_moments(X, y, w, origin, xp=array_namespace(X))
 
 
+def _same(block: Any) -> Any:
+    return block
+
+
+def _renamed(a: Any) -> Any:
+    """``a`` under new task keys (an identity per chunk)."""
+    return a.map_blocks(_same, dtype=a.dtype, meta=a._meta)
+
+
+def _distributed_client() -> Any:
+    """The ``dask.distributed`` client in use, or None (threaded or local scheduler)."""
+    try:
+        from distributed import get_client
+    except ImportError:
+        return None
+    try:
+        return get_client()
+    except ValueError:  # no client: Dask's local scheduler
+        return None
+
+
 class ChunkedObjective(LinearObjective):
     """The same objective, with the data sums taken chunk by chunk.
 
@@ -71,19 +93,28 @@ class ChunkedObjective(LinearObjective):
 
     def __init__(self, objective: LinearObjective) -> None:
         self.__dict__.update(objective.__dict__)
-        X = objective.X
+        X, y, w = objective.X, objective.y, objective.sample_weight
         if X.numblocks[1] != 1:  # the kernels need whole rows
             X = X.rechunk({1: -1})
+        client = _distributed_client()
+        if client is not None:
+            # On a cluster, keep the chunks on the workers for the whole fit: otherwise
+            # every iteration's graph would carry (and reload, or regenerate) the data.
+            # The workers spill to disk past their memory limits: out of core still works.
+            # Persisted under new keys, so that later computations of the caller's own
+            # arrays never meet a key the scheduler holds with another recipe.
+            X, y, w = (None if a is None else client.persist(_renamed(a)) for a in (X, y, w))
+            self.X, self.y, self.sample_weight = X, y, w
         rows = X.chunks[0]
-        self._blocks = (
-            list(X.to_delayed().ravel()),
-            _row_blocks(objective.y, rows),
-            _row_blocks(objective.sample_weight, rows),
-        )
+        self._blocks = (list(X.to_delayed().ravel()), _row_blocks(y, rows), _row_blocks(w, rows))
         self.param_xp = array_namespace(X._meta)
         self.device = None
-        self.scale, mean, sd = dask.compute(objective.scale, objective.mean, objective.sd)
-        self._stats = (mean, sd)
+        self._stats = None  # from the (possibly persisted) data, in the compute below
+        mean, sd = column_stats(X, w, xp=objective.xp)
+        total = float(X.shape[0]) if w is None else objective.xp.sum(w)
+        total, mean, sd = dask.compute(total, mean, sd)
+        self.scale = 1.0 / total
+        self._stats = (mean if self.fit_intercept else None, sd)
 
     def first_row(self) -> Array:
         return self.X[0, :].compute()
@@ -121,3 +152,20 @@ class ChunkedObjective(LinearObjective):
             )
         )
         return add_parts(list(parts))
+
+
+def from_row_generator(
+    generate: Any, n_rows: int, n_features: int, *, chunk_rows: int, y_dtype: Any
+) -> tuple[Any, Any]:
+    """Lazy float64 ``(X, y)`` whose rows ``[lo, hi)`` are ``generate(lo, hi)``, one task per
+    chunk of ``chunk_rows``: nothing is generated until a chunk is computed, and then only
+    that chunk (X and y of a chunk come from one call)."""
+    import dask.array as da
+
+    X_parts, y_parts = [], []
+    for lo in range(0, n_rows, chunk_rows):
+        hi = min(lo + chunk_rows, n_rows)
+        rows = dask.delayed(generate, pure=True, nout=2)(lo, hi)
+        X_parts.append(da.from_delayed(rows[0], shape=(hi - lo, n_features), dtype="float64"))
+        y_parts.append(da.from_delayed(rows[1], shape=(hi - lo,), dtype=y_dtype))
+    return da.concatenate(X_parts), da.concatenate(y_parts)

@@ -1,11 +1,18 @@
-"""Real datasets that ship with an installed dependency, and CSV reading with clear errors.
+"""Real datasets that ship with an installed dependency, synthetic data of any size, and
+CSV reading with clear errors.
 
 iris and diabetes come from scikit-learn's bundled copies (no download, no file); it is
 imported only when one of them is loaded (``pip install 'xpgd[examples]'``).
+
+:func:`make_regression` and :func:`make_classification` generate seeded data with
+AR(1)-correlated columns (a controllable condition number) on any backend, lazily for
+Dask: every block of :data:`GENERATION_ROWS` rows has its own seed, so the same seed gives
+the same rows whatever the backend, the dtype's precision aside, and whatever the chunks.
 """
 
 from __future__ import annotations
 
+import functools
 import pathlib
 from typing import Any, NamedTuple
 
@@ -13,7 +20,18 @@ import numpy as np
 
 from xpgd.exceptions import InputError
 
-__all__ = ["Dataset", "load_diabetes", "load_iris", "read_csv"]
+__all__ = [
+    "GENERATION_ROWS",
+    "Dataset",
+    "load_diabetes",
+    "load_iris",
+    "make_classification",
+    "make_regression",
+    "read_csv",
+]
+
+#: Rows per independently seeded generation block of the synthetic datasets.
+GENERATION_ROWS = 65_536
 
 
 class Dataset(NamedTuple):
@@ -85,3 +103,215 @@ def read_csv(path: str | pathlib.Path) -> Any:
     if df.shape[0] == 0:
         raise InputError(f"{path} has a header but no data rows")
     return df
+
+
+# --------------------------------------------------------------------------- synthetic
+
+
+def _true_coef(seed: int, n_features: int, n_outputs: int) -> np.ndarray:
+    """The generating coefficients: ``(n_features,)`` or ``(n_features, n_outputs)``."""
+    rng = np.random.default_rng([seed, 0])
+    coef = rng.normal(size=(n_features, n_outputs)) / np.sqrt(n_features)
+    return coef[:, 0] if n_outputs == 1 else coef
+
+
+def _generation_block(
+    seed: int, index: int, n_features: int, rho: float, kind: str, coef: np.ndarray, noise: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``index * GENERATION_ROWS`` onwards (a whole block), float64, from their own
+    seed ``[seed, index + 1]``."""
+    rng = np.random.default_rng([seed, index + 1])
+    X = rng.standard_normal((GENERATION_ROWS, n_features))
+    c = float(np.sqrt(1.0 - rho * rho))
+    for j in range(1, n_features):  # x_j = rho x_{j-1} + sqrt(1 - rho^2) e_j, in place
+        X[:, j] *= c
+        X[:, j] += rho * X[:, j - 1]
+    z = X @ coef
+    if kind == "regression":
+        return X, z + noise * rng.standard_normal(GENERATION_ROWS)
+    if coef.ndim == 1:  # logistic model: P(y = 1) = sigmoid(z)
+        return X, (z + rng.logistic(size=GENERATION_ROWS) > 0).astype(np.int64)
+    # multinomial logit: argmax of scores plus Gumbel noise
+    return X, np.argmax(z + rng.gumbel(size=z.shape), axis=1).astype(np.int64)
+
+
+def _generate_rows(
+    lo: int, hi: int, seed: int, n_features: int, rho: float, kind: str, coef: Any, noise: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``[lo, hi)``: the generation blocks they overlap, sliced."""
+    first, last = lo // GENERATION_ROWS, (hi - 1) // GENERATION_ROWS
+    parts = [
+        _generation_block(seed, b, n_features, rho, kind, coef, noise)
+        for b in range(first, last + 1)
+    ]
+    X = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
+    y = np.concatenate([p[1] for p in parts]) if len(parts) > 1 else parts[0][1]
+    start = lo - first * GENERATION_ROWS
+    return X[start : start + hi - lo], y[start : start + hi - lo]
+
+
+def _generate_rows_between(lo: int, hi: int, *, args: tuple[Any, ...]) -> tuple[Any, Any]:
+    return _generate_rows(lo, hi, *args)
+
+
+def _synthetic(
+    kind: str,
+    n_samples: int,
+    n_features: int,
+    *,
+    rho: float,
+    noise: float,
+    n_classes: int,
+    random_state: int,
+    dtype: str,
+    chunks: int | None,
+    backend: str | None,
+    device: Any,
+) -> tuple[Any, Any, np.ndarray]:
+    from xpgd._backend import resolve_choice, to_backend
+    from xpgd.exceptions import InvalidParameterError
+
+    for name, value, low in (("n_samples", n_samples, 1), ("n_features", n_features, 1)):
+        if not (isinstance(value, int | np.integer) and value >= low):
+            raise InvalidParameterError(f"{name}={value!r} is invalid; use an integer >= {low}")
+    if not (0.0 <= rho < 1.0):
+        raise InvalidParameterError(f"rho={rho!r} is invalid; use 0 <= rho < 1")
+    if dtype not in ("float32", "float64"):
+        raise InvalidParameterError(f"dtype={dtype!r} is invalid; use 'float32' or 'float64'")
+    if not isinstance(random_state, int | np.integer) or random_state < 0:
+        raise InvalidParameterError(
+            f"random_state={random_state!r} is invalid; use an integer seed >= 0 (the data "
+            "are seeded per block, so a generator object cannot reproduce them)"
+        )
+    outputs = 1 if kind == "regression" or n_classes == 2 else n_classes
+    coef = _true_coef(int(random_state), n_features, outputs)
+    args = (int(random_state), n_features, float(rho), kind, coef, float(noise))
+    choice = resolve_choice(backend, device)
+    name = "numpy" if choice.name == "auto" else choice.name
+    if name == "dask":
+        from xpgd._dask import from_row_generator
+
+        X, y = from_row_generator(
+            functools.partial(_generate_rows_between, args=args),
+            n_samples,
+            n_features,
+            chunk_rows=int(chunks or 2 * GENERATION_ROWS),
+            y_dtype=np.float64 if kind == "regression" else np.int64,
+        )
+        X = X.astype(dtype)
+        return X, (y.astype(dtype) if kind == "regression" else y), coef
+    X, y = _generate_rows(0, n_samples, *args)
+    X = X.astype(dtype)
+    y = y.astype(dtype) if kind == "regression" else y
+    return to_backend(X, name, choice.device), to_backend(y, name, choice.device), coef
+
+
+def make_regression(
+    n_samples: int,
+    n_features: int,
+    *,
+    noise: float = 1.0,
+    rho: float = 0.0,
+    random_state: int = 0,
+    dtype: str = "float64",
+    chunks: int | None = None,
+    backend: str | None = None,
+    device: Any = None,
+) -> tuple[Any, Any, np.ndarray]:
+    """Seeded linear-regression data: ``y = X @ coef + noise * e``.
+
+    The columns are standard normal with AR(1) correlation ``rho`` between neighbours
+    (condition number of ``X^T X / n`` about ``((1 + rho) / (1 - rho))``); ``coef`` is drawn
+    once from the seed. Rows are generated in blocks of :data:`GENERATION_ROWS`, each from
+    its own seed, so the data do not depend on the backend or the chunks.
+
+    Parameters
+    ----------
+    n_samples, n_features : int
+    noise : float, default 1.0
+    rho : float, default 0.0
+        Correlation of neighbouring columns, in [0, 1).
+    random_state : int, default 0
+    dtype : {"float64", "float32"}
+    chunks : int, optional
+        Rows per chunk for Dask (default ``2 * GENERATION_ROWS``).
+    backend, device : optional
+        Where to put the data (see :func:`xpgd.set_backend`). ``"dask"`` builds a lazy
+        array: each chunk is generated when (and where) it is computed, so data larger
+        than memory can be streamed to a fit.
+
+    Returns
+    -------
+    X : array of shape (n_samples, n_features)
+    y : array of shape (n_samples,)
+    coef : numpy.ndarray of shape (n_features,)
+
+    Examples
+    --------
+    >>> from xpgd.datasets import make_regression
+    >>> X, y, coef = make_regression(1000, 3, rho=0.5, random_state=1)
+    >>> X.shape, y.shape, coef.shape
+    ((1000, 3), (1000,), (3,))
+    """
+    return _synthetic(
+        "regression",
+        n_samples,
+        n_features,
+        rho=rho,
+        noise=noise,
+        n_classes=1,
+        random_state=random_state,
+        dtype=dtype,
+        chunks=chunks,
+        backend=backend,
+        device=device,
+    )
+
+
+def make_classification(
+    n_samples: int,
+    n_features: int,
+    *,
+    n_classes: int = 2,
+    rho: float = 0.0,
+    random_state: int = 0,
+    dtype: str = "float64",
+    chunks: int | None = None,
+    backend: str | None = None,
+    device: Any = None,
+) -> tuple[Any, Any, np.ndarray]:
+    """Seeded classification data from a logistic model: ``P(y = 1) = sigmoid(X @ coef)``
+    for two classes, a multinomial logit (``argmax`` of ``X @ coef`` plus Gumbel noise)
+    for more. Columns, seeding and chunks as in :func:`make_regression`; labels are
+    ``int64`` in ``0 .. n_classes - 1``.
+
+    Returns
+    -------
+    X : array of shape (n_samples, n_features)
+    y : array of shape (n_samples,), int64
+    coef : numpy.ndarray of shape (n_features,) or (n_features, n_classes)
+
+    Examples
+    --------
+    >>> from xpgd.datasets import make_classification
+    >>> X, y, coef = make_classification(500, 4, n_classes=3, random_state=2)
+    >>> sorted(set(y.tolist())), coef.shape
+    ([0, 1, 2], (4, 3))
+    """
+    from xpgd.exceptions import InvalidParameterError
+
+    if not (isinstance(n_classes, int | np.integer) and n_classes >= 2):
+        raise InvalidParameterError(f"n_classes={n_classes!r} is invalid; use an integer >= 2")
+    return _synthetic(
+        "classification",
+        n_samples,
+        n_features,
+        rho=rho,
+        noise=0.0,
+        n_classes=int(n_classes),
+        random_state=random_state,
+        dtype=dtype,
+        chunks=chunks,
+        backend=backend,
+        device=device,
+    )

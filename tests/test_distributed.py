@@ -1,0 +1,125 @@
+"""Dask beyond the threaded scheduler: seeded lazy generators, one graph computation per
+iteration, and fits on a ``dask.distributed`` cluster of worker processes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xpgd
+from xpgd.datasets import GENERATION_ROWS, make_classification, make_regression
+
+dask = pytest.importorskip("dask", reason="Dask is not installed: pip install 'xpgd[dask]'")
+
+
+def test_generated_rows_do_not_depend_on_backend_or_chunks():
+    n = GENERATION_ROWS + 12_345  # crosses a generation block
+    X, y, coef = make_regression(n, 4, rho=0.8, random_state=7)
+    for chunks in (10_000, 50_000, GENERATION_ROWS):
+        Xd, yd, coef_d = make_regression(
+            n, 4, rho=0.8, random_state=7, backend="dask", chunks=chunks
+        )
+        assert Xd.chunks[0][0] == chunks  # lazy, in the chunks asked for
+        np.testing.assert_array_equal(Xd.compute(), X)
+        np.testing.assert_array_equal(yd.compute(), y)
+        np.testing.assert_array_equal(coef_d, coef)
+    head, _, _ = make_regression(1000, 4, rho=0.8, random_state=7)
+    np.testing.assert_array_equal(head, X[:1000])  # a prefix of the same stream
+    other, _, _ = make_regression(1000, 4, rho=0.8, random_state=8)
+    assert not np.allclose(other, head)
+    X32, _, _ = make_regression(1000, 4, rho=0.8, random_state=7, dtype="float32")
+    assert X32.dtype == np.float32
+    np.testing.assert_allclose(X32, head, rtol=1e-6)
+
+
+def test_generated_columns_and_labels_follow_the_model():
+    X, y, coef = make_regression(200_000, 3, rho=0.6, noise=0.5, random_state=0)
+    corr = np.corrcoef(X, rowvar=False)
+    np.testing.assert_allclose(np.diag(corr, 1), 0.6, atol=0.01)
+    np.testing.assert_allclose(np.linalg.lstsq(X, y, rcond=None)[0], coef, atol=0.01)
+    _, yc, coef_c = make_classification(100_000, 3, n_classes=3, random_state=1)
+    assert yc.dtype == np.int64 and set(np.unique(yc)) == {0, 1, 2}
+    assert coef_c.shape == (3, 3)
+    with pytest.raises(xpgd.InvalidParameterError, match=r"n_classes=1 is invalid"):
+        make_classification(10, 2, n_classes=1)
+    with pytest.raises(xpgd.InvalidParameterError, match=r"rho=1.0 is invalid"):
+        make_regression(10, 2, rho=1.0)
+
+
+def _count_computes(fit):
+    from dask.callbacks import Callback
+
+    count = [0]
+    with Callback(start=lambda dsk: count.__setitem__(0, count[0] + 1)):
+        fit()
+    return count[0]
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "nesterov", "gd"])
+def test_one_graph_computation_per_iteration(solver):
+    # Every evaluation is one reduction over the chunks: running k more iterations costs
+    # exactly k more computations (the setup is the same), so the graph never grows with
+    # the iterations and nothing is computed twice.
+    X, y, _ = make_classification(8_000, 4, random_state=0, backend="dask", chunks=2_000)
+    rate = "auto" if solver == "lbfgs" else 0.5  # a fixed step: no power iteration
+
+    def fit(max_iter):
+        model = xpgd.LogisticRegression(
+            solver=solver, learning_rate=rate, max_iter=max_iter, tol=None
+        )
+        return lambda: model.fit(X, y)
+
+    short, long = _count_computes(fit(5)), _count_computes(fit(25))
+    assert long - short == 20
+    assert short <= 5 + 1 + 3  # evaluations plus validation, statistics, separation check
+
+
+@pytest.fixture(scope="module")
+def cluster_client():
+    distributed = pytest.importorskip(
+        "distributed", reason="dask.distributed is not installed: pip install 'xpgd[distributed]'"
+    )
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit="1GiB",
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("model", "kind"),
+    [
+        (xpgd.LinearRegression(solver="lbfgs", tol=1e-10), "regression"),
+        (xpgd.LinearRegression(solver="normal", tol=1e-10), "regression"),
+        (xpgd.LogisticRegression(solver="lbfgs", tol=1e-10), "classification"),
+        (xpgd.LogisticRegression(solver="nesterov", tol=1e-8, max_iter=5000), "multinomial"),
+    ],
+    ids=["linear-lbfgs", "linear-normal", "logistic-lbfgs", "multinomial-nesterov"],
+)
+def test_a_cluster_of_worker_processes_gives_the_numpy_fit(cluster_client, model, kind):
+    from sklearn.base import clone
+
+    def data(backend):
+        if kind == "regression":
+            return make_regression(30_000, 6, rho=0.7, random_state=3, backend=backend)[:2]
+        classes = 3 if kind == "multinomial" else 2
+        return make_classification(
+            30_000, 6, n_classes=classes, rho=0.7, random_state=3, backend=backend
+        )[:2]
+
+    X, y = data("numpy")
+    Xd, yd = data("dask")
+    Xd, yd = Xd.rechunk((7_500, -1)), yd.rechunk(7_500)
+    ours = clone(model).fit(Xd, yd)  # the Client is the default scheduler here
+    ref = clone(model).fit(X, y)
+    assert ours.n_iter_ == ref.n_iter_
+    np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.intercept_, ref.intercept_, rtol=1e-10, atol=1e-12)
+    pred = ours.predict(Xd)
+    np.testing.assert_allclose(pred.compute(), ref.predict(X), rtol=1e-10, atol=1e-12)
