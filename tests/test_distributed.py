@@ -123,3 +123,41 @@ def test_a_cluster_of_worker_processes_gives_the_numpy_fit(cluster_client, model
     np.testing.assert_allclose(ours.intercept_, ref.intercept_, rtol=1e-10, atol=1e-12)
     pred = ours.predict(Xd)
     np.testing.assert_allclose(pred.compute(), ref.predict(X), rtol=1e-10, atol=1e-12)
+
+
+def test_the_command_fits_on_an_existing_cluster(cluster_client, tmp_path, capsys):
+    import pandas as pd
+
+    from xpgd.cli import main
+
+    X, y, _ = make_regression(2_000, 3, rho=0.5, noise=0.1, random_state=5)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"]).assign(target=y)
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    common = ["fit", str(tmp_path / "data.csv"), "--target", "target", "--model", "linear"]
+    address = cluster_client.scheduler.address
+    assert main([*common, "--scheduler", address, "--out", str(tmp_path / "cluster")]) == 0
+    on_cluster = capsys.readouterr().out
+    assert f"Dask cluster {address}: 2 workers" in on_cluster
+    assert main([*common, "--out", str(tmp_path / "local")]) == 0
+    local = capsys.readouterr().out
+
+    def r2(text):
+        return float(text.split("held-out R^2")[1].split()[0])
+
+    assert r2(on_cluster) == pytest.approx(r2(local), rel=1e-10)
+
+
+def test_the_command_names_an_unreachable_scheduler(tmp_path, capsys):
+    pytest.importorskip("distributed", reason="dask.distributed is not installed")
+    import pandas as pd
+
+    from xpgd.cli import main
+
+    pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "t": [1.0, 2.0, 3.0, 5.0]}).to_csv(
+        tmp_path / "d.csv", index=False
+    )
+    code = main(
+        ["fit", str(tmp_path / "d.csv"), "--target", "t", "--scheduler", "tcp://127.0.0.1:9"]
+    )
+    assert code == 2
+    assert "cannot reach a Dask scheduler at 'tcp://127.0.0.1:9'" in capsys.readouterr().err

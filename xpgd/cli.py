@@ -251,6 +251,35 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _fit(args: argparse.Namespace) -> int:
+    """``xpgd fit``; with ``--scheduler``, on an existing Dask cluster."""
+    if not args.scheduler:
+        return _fit_here(args)
+    if args.backend not in (None, "dask"):
+        raise InputError(
+            f"--scheduler runs the fit on a Dask cluster, but --backend is {args.backend!r}; "
+            "use --backend dask or leave it out"
+        )
+    try:
+        from distributed import Client
+    except ImportError:
+        raise InputError(
+            "--scheduler needs dask.distributed: pip install 'xpgd[distributed]'"
+        ) from None
+    try:
+        client = Client(args.scheduler, timeout=5)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise InputError(
+            f"cannot reach a Dask scheduler at {args.scheduler!r} ({exc}); start one "
+            "(`dask scheduler`, or a LocalCluster) and pass its address, e.g. "
+            "tcp://127.0.0.1:8786"
+        ) from None
+    with client:
+        print(f"Dask cluster {args.scheduler}: {len(client.scheduler_info()['workers'])} workers")
+        args.backend = "dask"
+        return _fit_here(args)
+
+
+def _fit_here(args: argparse.Namespace) -> int:
     from xpgd import plotting
     from xpgd.datasets import read_csv
     from xpgd.preprocessing import prepare
@@ -490,6 +519,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="a derived column, e.g. 'Age=2020 - Year' (repeatable)",
     )
     backend_options(fit)
+    fit.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="fit on an existing dask.distributed cluster (e.g. tcp://127.0.0.1:8786); "
+        "implies --backend dask",
+    )
     fit.add_argument("--out", default="xpgd-output", help="folder for plots and model.npz")
     fit.add_argument("--test-size", type=float, default=0.2)
     fit.add_argument("--seed", type=int, default=0)
