@@ -3,6 +3,8 @@ iteration, and fits on a ``dask.distributed`` cluster of worker processes."""
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -161,3 +163,44 @@ def test_the_command_names_an_unreachable_scheduler(tmp_path, capsys):
     )
     assert code == 2
     assert "cannot reach a Dask scheduler at 'tcp://127.0.0.1:9'" in capsys.readouterr().err
+
+
+def test_npy_files_stream_chunk_by_chunk(tmp_path):
+    from xpgd.datasets import read_npy, save_npy
+
+    X, y, _ = make_regression(30_000, 4, rho=0.5, random_state=2, backend="dask", chunks=7_000)
+    save_npy(X, tmp_path / "X.npy")  # written chunk by chunk
+    save_npy(y, tmp_path / "y.npy")
+    Xd, yd = read_npy(tmp_path / "X.npy", chunks=5_000), read_npy(tmp_path / "y.npy", chunks=5_000)
+    assert Xd.chunks[0][0] == 5_000
+    # The graph carries the path and row ranges, not the data (960 kB here).
+    assert len(pickle.dumps(dict(Xd.__dask_graph__()))) < 20_000
+    np.testing.assert_array_equal(Xd.compute(), X.compute())
+    a = xpgd.LinearRegression(solver="lbfgs", tol=1e-10).fit(Xd, yd)
+    b = xpgd.LinearRegression(solver="lbfgs", tol=1e-10).fit(X.compute(), y.compute())
+    np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-10)
+    with pytest.raises(xpgd.InputError, match=r"no such file"):
+        read_npy(tmp_path / "missing.npy")
+
+
+def test_data_too_big_for_the_cluster_stream_from_their_source(
+    cluster_client, tmp_path, monkeypatch
+):
+    import xpgd._dask as dask_module
+    from xpgd.datasets import read_npy, save_npy
+
+    X, y, _ = make_classification(40_000, 5, rho=0.6, random_state=4, backend="dask")
+    assert dask_module.fits_in_cluster_memory(cluster_client, X, y)  # 1.6 MB of 2 GiB
+    save_npy(X, tmp_path / "X.npy")
+    save_npy(y, tmp_path / "y.npy")
+    Xd, yd = read_npy(tmp_path / "X.npy", chunks=10_000), read_npy(tmp_path / "y.npy")
+    # As if the data were bigger than the workers' memory: nothing is persisted, every
+    # iteration's tasks read their chunk from the file on the worker.
+    monkeypatch.setattr(dask_module, "PERSIST_FRACTION", 0.0)
+    assert not dask_module.fits_in_cluster_memory(cluster_client, Xd, yd)
+    persisted = []
+    monkeypatch.setattr(type(cluster_client), "persist", lambda *a, **k: persisted.append(a))
+    ours = xpgd.LogisticRegression(tol=1e-10).fit(Xd, yd)
+    assert persisted == []
+    ref = xpgd.LogisticRegression(tol=1e-10).fit(X.compute(), y.compute())
+    np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-10, atol=1e-12)

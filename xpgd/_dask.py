@@ -30,7 +30,14 @@ from xpgd._core.objective import (
 )
 from xpgd._typing import Array
 
-__all__ = ["ChunkedObjective", "from_row_generator"]
+__all__ = [
+    "PERSIST_FRACTION",
+    "ChunkedObjective",
+    "fits_in_cluster_memory",
+    "from_npy",
+    "from_row_generator",
+    "to_npy",
+]
 
 
 def _row_blocks(a: Any | None, row_chunks: tuple[int, ...]) -> list[Any]:
@@ -72,6 +79,59 @@ def _renamed(a: Any) -> Any:
     return a.map_blocks(_same, dtype=a.dtype, meta=a._meta)
 
 
+#: Share of the cluster's memory (the sum of its workers' limits) that a fit's data may
+#: take to be kept on the workers; bigger data are streamed from their source.
+PERSIST_FRACTION = 0.5
+
+
+def fits_in_cluster_memory(client: Any, *arrays: Any) -> bool:
+    """Whether ``arrays`` (Dask arrays or None) take at most :data:`PERSIST_FRACTION` of
+    the memory the cluster's workers may use (workers without a limit count as
+    unlimited)."""
+    limits = [w.get("memory_limit") or 0 for w in client.scheduler_info()["workers"].values()]
+    if not limits or any(limit == 0 for limit in limits):
+        return True
+    size = sum(a.nbytes for a in arrays if a is not None)
+    return size <= PERSIST_FRACTION * sum(limits)
+
+
+def _read_rows(path: str, lo: int, hi: int) -> Any:
+    import numpy as np
+
+    return np.array(np.load(path, mmap_mode="r")[lo:hi])  # a copy of these rows only
+
+
+def from_npy(path: str, *, chunk_rows: int) -> Any:
+    """A ``.npy`` file as a lazy Dask array: each chunk's task opens the file (memory-mapped)
+    and copies its rows, so the graph carries the path, never the data, and a chunk is
+    read only when (and where) it is computed."""
+    import dask.array as da
+    import numpy as np
+
+    header = np.load(path, mmap_mode="r")
+    n, rest = header.shape[0], tuple(header.shape[1:])
+    parts = []
+    for lo in range(0, n, chunk_rows):
+        hi = min(lo + chunk_rows, n)
+        rows = dask.delayed(_read_rows, pure=True)(str(path), lo, hi)
+        parts.append(da.from_delayed(rows, shape=(hi - lo, *rest), dtype=header.dtype))
+    return da.concatenate(parts)
+
+
+def to_npy(x: Any, path: str) -> None:
+    """Write a Dask array to a ``.npy`` file chunk by chunk (never all in memory)."""
+    import numpy as np
+
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=x.dtype, shape=x.shape)
+    lo = 0
+    for block in x.to_delayed().ravel():
+        part = np.asarray(block.compute())
+        out[lo : lo + part.shape[0]] = part
+        lo += part.shape[0]
+    out.flush()
+    del out
+
+
 def _distributed_client() -> Any:
     """The ``dask.distributed`` client in use, or None (threaded or local scheduler)."""
     try:
@@ -97,10 +157,11 @@ class ChunkedObjective(LinearObjective):
         if X.numblocks[1] != 1:  # the kernels need whole rows
             X = X.rechunk({1: -1})
         client = _distributed_client()
-        if client is not None:
+        if client is not None and fits_in_cluster_memory(client, X, y, w):
             # On a cluster, keep the chunks on the workers for the whole fit: otherwise
             # every iteration's graph would carry (and reload, or regenerate) the data.
-            # The workers spill to disk past their memory limits: out of core still works.
+            # Data that would crowd the workers' memory (over PERSIST_FRACTION of it) are
+            # instead read again from their source at each iteration: out of core.
             # Persisted under new keys, so that later computations of the caller's own
             # arrays never meet a key the scheduler holds with another recipe.
             X, y, w = (None if a is None else client.persist(_renamed(a)) for a in (X, y, w))

@@ -28,6 +28,8 @@ __all__ = [
     "make_classification",
     "make_regression",
     "read_csv",
+    "read_npy",
+    "save_npy",
 ]
 
 #: Rows per independently seeded generation block of the synthetic datasets.
@@ -315,3 +317,57 @@ def make_classification(
         backend=backend,
         device=device,
     )
+
+
+# --------------------------------------------------------------------------- .npy files
+
+
+def save_npy(x: Any, path: str | pathlib.Path) -> pathlib.Path:
+    """Write an array to ``path`` (``.npy``); a Dask array is written chunk by chunk, so
+    data larger than memory (say from :func:`make_regression` with ``backend="dask"``)
+    go to disk without ever being held whole.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    from xpgd._backend import to_numpy
+
+    path = pathlib.Path(path)
+    if type(x).__module__.split(".")[0] == "dask":
+        from xpgd._dask import to_npy
+
+        to_npy(x, str(path))
+    else:
+        np.save(path, to_numpy(x))
+    return path
+
+
+def read_npy(
+    path: str | pathlib.Path, *, chunks: int = 2 * GENERATION_ROWS, backend: str | None = "dask"
+) -> Any:
+    """Read a ``.npy`` file: lazily for ``backend="dask"`` (the default; each chunk of
+    ``chunks`` rows is read from the memory-mapped file by its own task, on the worker that
+    computes it: out of core), else whole, onto the backend.
+
+    Raises
+    ------
+    InputError
+        If the file is missing or not a ``.npy`` array.
+    """
+    from xpgd._backend import resolve_choice, to_backend
+
+    path = pathlib.Path(path)
+    try:
+        header = np.load(path, mmap_mode="r")
+    except FileNotFoundError:
+        raise InputError(f"no such file: {path}") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path} is not a readable .npy array ({exc})") from None
+    choice = resolve_choice(backend, None)
+    name = "numpy" if choice.name == "auto" else choice.name
+    if name == "dask":
+        from xpgd._dask import from_npy
+
+        return from_npy(str(path), chunk_rows=int(chunks))
+    return to_backend(np.array(header), name, choice.device)
