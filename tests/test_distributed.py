@@ -194,13 +194,19 @@ def test_data_too_big_for_the_cluster_stream_from_their_source(
     save_npy(X, tmp_path / "X.npy")
     save_npy(y, tmp_path / "y.npy")
     Xd, yd = read_npy(tmp_path / "X.npy", chunks=10_000), read_npy(tmp_path / "y.npy")
-    # As if the data were bigger than the workers' memory: nothing is persisted, every
+    # As if the data were bigger than the workers' memory: X is not persisted, every
     # iteration's tasks read their chunk from the file on the worker.
     monkeypatch.setattr(dask_module, "PERSIST_FRACTION", 0.0)
     assert not dask_module.fits_in_cluster_memory(cluster_client, Xd, yd)
     persisted = []
-    monkeypatch.setattr(type(cluster_client), "persist", lambda *a, **k: persisted.append(a))
+    real = type(cluster_client).persist
+
+    def spy(self, collection, *args, **kwargs):
+        persisted.append(collection.shape)
+        return real(self, collection, *args, **kwargs)
+
+    monkeypatch.setattr(type(cluster_client), "persist", spy)
     ours = xpgd.LogisticRegression(tol=1e-10).fit(Xd, yd)
-    assert persisted == []
+    assert persisted == [(40_000,)]  # the labels only, never X
     ref = xpgd.LogisticRegression(tol=1e-10).fit(X.compute(), y.compute())
     np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-10, atol=1e-12)

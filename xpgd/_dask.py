@@ -157,14 +157,18 @@ class ChunkedObjective(LinearObjective):
         if X.numblocks[1] != 1:  # the kernels need whole rows
             X = X.rechunk({1: -1})
         client = _distributed_client()
-        if client is not None and fits_in_cluster_memory(client, X, y, w):
+        if client is not None:
             # On a cluster, keep the chunks on the workers for the whole fit: otherwise
             # every iteration's graph would carry (and reload, or regenerate) the data.
-            # Data that would crowd the workers' memory (over PERSIST_FRACTION of it) are
-            # instead read again from their source at each iteration: out of core.
-            # Persisted under new keys, so that later computations of the caller's own
-            # arrays never meet a key the scheduler holds with another recipe.
-            X, y, w = (None if a is None else client.persist(_renamed(a)) for a in (X, y, w))
+            # An X that would crowd the workers' memory (over PERSIST_FRACTION of it) is
+            # instead read again from its source at each iteration: out of core. y and the
+            # weights (p times smaller; often built on the host from the labels) are
+            # always kept there. Persisted under new keys, so that later computations of
+            # the caller's own arrays never meet a key the scheduler holds with another
+            # recipe.
+            keep_X = fits_in_cluster_memory(client, X, y, w)
+            X = client.persist(_renamed(X)) if keep_X else X
+            y, w = (None if a is None else client.persist(_renamed(a)) for a in (y, w))
             self.X, self.y, self.sample_weight = X, y, w
         rows = X.chunks[0]
         self._blocks = (list(X.to_delayed().ravel()), _row_blocks(y, rows), _row_blocks(w, rows))
