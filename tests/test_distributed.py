@@ -210,3 +210,37 @@ def test_data_too_big_for_the_cluster_stream_from_their_source(
     assert persisted == [(40_000,)]  # the labels only, never X
     ref = xpgd.LogisticRegression(tol=1e-10).fit(X.compute(), y.compute())
     np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-10, atol=1e-12)
+
+
+DASK_SOLVERS = ["gd", "momentum", "nesterov", "lbfgs"]  # and "normal" (tests above)
+
+
+def _same_run(model, X, y, Xd, yd):
+    # tol=None: both runs take exactly the same iterations; they differ only in the order
+    # of the partial sums (row blocks here, chunks there), so the iterates agree to
+    # rounding (a few ulps per iteration, amplified at most by the 60 iterations).
+    from sklearn.base import clone
+
+    ours, ref = clone(model).fit(Xd, yd), clone(model).fit(X, y)
+    assert ours.n_iter_ == ref.n_iter_ == 60
+    np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.intercept_, ref.intercept_, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("solver", DASK_SOLVERS)
+@pytest.mark.parametrize("kind", ["linear", "logistic"])
+def test_every_dask_solver_follows_numpy_step_by_step(solver, kind):
+    make = make_regression if kind == "linear" else make_classification
+    cls = xpgd.LinearRegression if kind == "linear" else xpgd.LogisticRegression
+    X, y, _ = make(6_000, 5, rho=0.7, random_state=11)
+    Xd, yd, _ = make(6_000, 5, rho=0.7, random_state=11, backend="dask", chunks=1_500)
+    _same_run(cls(solver=solver, tol=None, max_iter=60, penalty="l2"), X, y, Xd, yd)
+
+
+@pytest.mark.parametrize("solver", DASK_SOLVERS)
+def test_every_dask_solver_follows_numpy_on_the_cluster(cluster_client, solver):
+    X, y, _ = make_classification(6_000, 5, n_classes=3, rho=0.7, random_state=12)
+    Xd, yd, _ = make_classification(
+        6_000, 5, n_classes=3, rho=0.7, random_state=12, backend="dask", chunks=1_500
+    )
+    _same_run(xpgd.LogisticRegression(solver=solver, tol=None, max_iter=60), X, y, Xd, yd)
