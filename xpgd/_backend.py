@@ -628,8 +628,6 @@ def _blas_controller() -> Any:
 _BLAS_LOCK = threading.Lock()
 _BLAS_USERS = 0
 _BLAS_LIMIT: Any = None
-
-
 _BLAS_THREAD: Any = None
 
 

@@ -26,7 +26,6 @@ from xpgd._core.objective import (
     block_gram,
     block_moments,
     block_terms,
-    column_stats,
 )
 from xpgd._typing import Array
 
@@ -174,12 +173,11 @@ class ChunkedObjective(LinearObjective):
         self._blocks = (list(X.to_delayed().ravel()), _row_blocks(y, rows), _row_blocks(w, rows))
         self.param_xp = array_namespace(X._meta)
         self.device = None
-        self._stats = None  # from the (possibly persisted) data, in the compute below
-        mean, sd = column_stats(X, w, xp=objective.xp)
-        total = float(X.shape[0]) if w is None else objective.xp.sum(w)
-        total, mean, sd = dask.compute(total, mean, sd)
+        # The statistics of the (possibly persisted) data, all in one computation.
+        self._stats = None if self.standardize else (None, None)
+        total, (mean, sd) = dask.compute(self.total_weight(), self._column_stats())
         self.scale = 1.0 / total
-        self._stats = (mean if self.fit_intercept else None, sd)
+        self._stats = (mean, sd)
 
     def first_row(self) -> Array:
         return self.X[0, :].compute()

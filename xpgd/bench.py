@@ -31,6 +31,7 @@ import xpgd
 from xpgd._backend import namespace, resolve_choice, row_reducer, to_numpy
 from xpgd._core.losses import get_loss
 from xpgd._core.objective import LinearObjective
+from xpgd.datasets import ar1_columns
 
 __all__ = ["main", "make_ar1"]
 
@@ -63,10 +64,7 @@ def make_ar1(
         X = rng.standard_normal((n, p), dtype=dtype)
         w = np.random.default_rng(seed + 1).normal(size=p).astype(dtype)
         noise = rng.standard_normal(n, dtype=dtype)
-    c = float(np.sqrt(1.0 - rho * rho))
-    for j in range(1, p):
-        X[:, j] *= c
-        X[:, j] += rho * X[:, j - 1]
+    ar1_columns(X, rho)  # in place, on the device
     z = X @ w
     y_real = z + noise
     y_class = (z + noise > 0).astype(dtype)

@@ -23,6 +23,7 @@ from xpgd.exceptions import InputError
 __all__ = [
     "GENERATION_ROWS",
     "Dataset",
+    "ar1_columns",
     "load_diabetes",
     "load_iris",
     "make_classification",
@@ -110,6 +111,17 @@ def read_csv(path: str | pathlib.Path) -> Any:
 # --------------------------------------------------------------------------- synthetic
 
 
+def ar1_columns(X: Any, rho: float) -> Any:
+    """Turn independent standard-normal columns into AR(1) ones, in place (NumPy or CuPy):
+    ``x_j = rho x_{j-1} + sqrt(1 - rho^2) e_j``, so every column stays standard normal and
+    neighbours correlate by ``rho``. Returns ``X``."""
+    c = float(np.sqrt(1.0 - rho * rho))
+    for j in range(1, X.shape[1]):
+        X[:, j] *= c
+        X[:, j] += rho * X[:, j - 1]
+    return X
+
+
 def _true_coef(seed: int, n_features: int, n_outputs: int) -> np.ndarray:
     """The generating coefficients: ``(n_features,)`` or ``(n_features, n_outputs)``."""
     rng = np.random.default_rng([seed, 0])
@@ -123,11 +135,7 @@ def _generation_block(
     """Rows ``index * GENERATION_ROWS`` onwards (a whole block), float64, from their own
     seed ``[seed, index + 1]``."""
     rng = np.random.default_rng([seed, index + 1])
-    X = rng.standard_normal((GENERATION_ROWS, n_features))
-    c = float(np.sqrt(1.0 - rho * rho))
-    for j in range(1, n_features):  # x_j = rho x_{j-1} + sqrt(1 - rho^2) e_j, in place
-        X[:, j] *= c
-        X[:, j] += rho * X[:, j - 1]
+    X = ar1_columns(rng.standard_normal((GENERATION_ROWS, n_features)), rho)
     z = X @ coef
     if kind == "regression":
         return X, z + noise * rng.standard_normal(GENERATION_ROWS)
@@ -138,7 +146,7 @@ def _generation_block(
 
 
 def _generate_rows(
-    lo: int, hi: int, seed: int, n_features: int, rho: float, kind: str, coef: Any, noise: float
+    seed: int, n_features: int, rho: float, kind: str, coef: Any, noise: float, lo: int, hi: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rows ``[lo, hi)``: the generation blocks they overlap, sliced."""
     first, last = lo // GENERATION_ROWS, (hi - 1) // GENERATION_ROWS
@@ -150,10 +158,6 @@ def _generate_rows(
     y = np.concatenate([p[1] for p in parts]) if len(parts) > 1 else parts[0][1]
     start = lo - first * GENERATION_ROWS
     return X[start : start + hi - lo], y[start : start + hi - lo]
-
-
-def _generate_rows_between(lo: int, hi: int, *, args: tuple[Any, ...]) -> tuple[Any, Any]:
-    return _generate_rows(lo, hi, *args)
 
 
 def _synthetic(
@@ -194,7 +198,7 @@ def _synthetic(
         from xpgd._dask import from_row_generator
 
         X, y = from_row_generator(
-            functools.partial(_generate_rows_between, args=args),
+            functools.partial(_generate_rows, *args),  # (lo, hi) -> rows
             n_samples,
             n_features,
             chunk_rows=int(chunks or 2 * GENERATION_ROWS),
@@ -202,7 +206,7 @@ def _synthetic(
         )
         X = X.astype(dtype)
         return X, (y.astype(dtype) if kind == "regression" else y), coef
-    X, y = _generate_rows(0, n_samples, *args)
+    X, y = _generate_rows(*args, 0, n_samples)
     X = X.astype(dtype)
     y = y.astype(dtype) if kind == "regression" else y
     return to_backend(X, name, choice.device), to_backend(y, name, choice.device), coef

@@ -35,7 +35,7 @@ from xpgd._backend import (
     row_reducer,
     to_numpy,
 )
-from xpgd._core.losses import get_loss, sigmoid, softmax
+from xpgd._core.losses import get_loss, log_softmax, sigmoid, softmax
 from xpgd._core.objective import LinearObjective
 from xpgd._core.optim import PROXIMAL, SOLVERS, STOCHASTIC
 from xpgd._core.solver import SCHEDULES, minimize
@@ -206,6 +206,13 @@ class _GradientDescentModel:
 
     def _theta_to_attributes(self, theta: Array, xp: Namespace) -> dict[str, Any]:
         raise NotImplementedError  # pragma: no cover - abstract
+
+    def _intercept_and_coef(self, theta: Array, xp: Namespace) -> tuple[Array, Array]:
+        """``theta`` split as ``(intercept, coef)`` (per output); a zero intercept when
+        ``fit_intercept=False``."""
+        if self.fit_intercept:
+            return theta[0, ...], theta[1:, ...]
+        return xp.zeros(theta.shape[1:], dtype=theta.dtype, device=device_of(theta)), theta
 
     def fit(
         self, X: Any, y: Any, sample_weight: Any = None, *, callback: Any = None
@@ -737,11 +744,7 @@ class LinearRegression(_GradientDescentModel):
         return check_target(y, X, xp, allow_2d=True, estimator=type(self).__name__), {}
 
     def _theta_to_attributes(self, theta: Array, xp: Namespace) -> dict[str, Any]:
-        if self.fit_intercept:
-            intercept, coef = theta[0, ...], theta[1:, ...]
-        else:
-            coef = theta
-            intercept = xp.zeros(theta.shape[1:], dtype=theta.dtype, device=device_of(theta))
+        intercept, coef = self._intercept_and_coef(theta, xp)
         return {"coef_": coef if coef.ndim == 1 else coef.T, "intercept_": intercept}
 
     def predict(self, X: Any) -> Array:
@@ -925,11 +928,7 @@ class LogisticRegression(_GradientDescentModel):
         return weighted
 
     def _theta_to_attributes(self, theta: Array, xp: Namespace) -> dict[str, Any]:
-        if self.fit_intercept:
-            intercept, coef = theta[0, ...], theta[1:, ...]
-        else:
-            coef = theta
-            intercept = xp.zeros(theta.shape[1:], dtype=theta.dtype, device=device_of(theta))
+        intercept, coef = self._intercept_and_coef(theta, xp)
         if coef.ndim == 1:  # binary: one row, scikit-learn's shape
             return {
                 "coef_": xp.reshape(coef, (1, coef.shape[0])),
@@ -975,10 +974,9 @@ class LogisticRegression(_GradientDescentModel):
         """
         X, xp = self._validated_X(X, "predict_log_proba")
         z = self._decision(X, xp)
-        if z.ndim == 1:
+        if z.ndim == 1:  # two classes: scores (0, z)
             z = xp.stack([xp.zeros_like(z), z], axis=1)
-        top = xp.max(z, axis=1, keepdims=True)
-        return z - (top + xp.log(xp.sum(xp.exp(z - top), axis=1, keepdims=True)))
+        return log_softmax(z, xp=xp)
 
     def predict(self, X: Any) -> Array:
         """Predicted class labels.

@@ -24,7 +24,7 @@ from typing import NamedTuple, Protocol
 from xpgd._typing import Array, Namespace
 from xpgd.exceptions import InvalidParameterError
 
-__all__ = ["LOSSES", "LossFamily", "get_loss", "sigmoid", "softmax"]
+__all__ = ["LOSSES", "LossFamily", "get_loss", "log_softmax", "sigmoid", "softmax"]
 
 
 def sigmoid(z: Array, *, xp: Namespace) -> Array:
@@ -94,6 +94,13 @@ def softmax(z: Array, *, xp: Namespace) -> Array:
     """Row-wise ``exp(z) / sum(exp(z))``, finite for every finite z."""
     e = xp.exp(z - xp.max(z, axis=1, keepdims=True))
     return e / xp.sum(e, axis=1, keepdims=True)
+
+
+def log_softmax(z: Array, *, xp: Namespace) -> Array:
+    """Row-wise ``z - logsumexp(z)``, without overflow (the row maximum is subtracted
+    before ``exp``)."""
+    top = xp.max(z, axis=1, keepdims=True)
+    return z - (top + xp.log(xp.sum(xp.exp(z - top), axis=1, keepdims=True)))
 
 
 def _identity(z: Array, *, xp: Namespace) -> Array:

@@ -126,84 +126,61 @@ def run(
     DivergenceError
         If the loss becomes non-finite or grows above its starting value.
     """
+    # A diverging run overflows between two checks: silence NumPy's warning there, the
+    # check raises DivergenceError with the iteration and a fix.
     with quiet_overflow():
-        return _run(
-            evaluate,
-            theta0,
-            optimizer,
-            max_iter=max_iter,
-            tol=tol,
-            check_every=check_every,
-            xp=xp,
-            stationarity=stationarity,
-            safe_learning_rate=safe_learning_rate,
-            verbose=verbose,
-            callback=callback,
-        )
-
-
-def _run(
-    evaluate: Callable[[Array], tuple[Array, Array]],
-    theta0: Array,
-    optimizer: Transform,
-    *,
-    max_iter: int,
-    tol: float | None,
-    check_every: int,
-    xp: Namespace,
-    stationarity: Callable[[Array, Array], Array] | None,
-    safe_learning_rate: Callable[[], float] | None,
-    verbose: int,
-    callback: Callable[[int, float, float], object] | None,
-) -> SolverResult:
-    theta = theta0
-    state = optimizer.init(theta)
-    loss, grad = evaluate(theta)
-    window: list[Array] = []  # device scalars since the last check
-    history: list[Array] = []  # device arrays, one per completed window
-    loss0 = best = math.nan
-    best_at = 0
-    grad_max = math.inf
-    converged = stalled = False
-    iteration = 0
-    while True:
-        updates, state = optimizer.update(grad, state, theta, loss)
-        x, f, g = optimizer.current(state, theta, loss, grad)
-        window.append(f)
-        if iteration % check_every == 0 or iteration == max_iter:
-            measure = g if stationarity is None else stationarity(x, g)
-            # Host sync, every check_every iterations only: loss and max|grad| together.
-            loss_now, grad_max = host_floats(xp.stack([f, xp.max(xp.abs(measure))]))
-            if iteration == 0:
-                loss0 = best = loss_now
-            if verbose:
-                print(f"iter {iteration:6d}  loss {loss_now:.10g}  max|grad| {grad_max:.3g}")
-            if callback is not None:
-                callback(iteration, loss_now, grad_max)
-            if iteration == 0 and not (math.isfinite(loss_now) and math.isfinite(grad_max)):
-                raise InputError(
-                    f"the objective is not finite at the starting point (loss {loss_now}, "
-                    f"largest gradient entry {grad_max}): the values of X, y, the weights or "
-                    "the starting parameters overflow; rescale them"
-                )
-            if not (math.isfinite(loss_now) and math.isfinite(grad_max)) or (
-                loss_now > 2.0 * abs(loss0) + xp.finfo(f.dtype).eps
-            ):
-                _raise_divergence(iteration, loss0, loss_now, safe_learning_rate)
-            if loss_now < best:
-                best, best_at = loss_now, iteration
-            if tol is not None and grad_max <= tol:
-                converged = True
-            elif optimizer.line_search and iteration - best_at >= STALL_EVALUATIONS:
-                stalled = tol is not None
-            history.append(xp.stack(window))
-            window = []
-            if converged or stalled or iteration >= max_iter:
-                break
-        theta = theta + updates
+        theta = theta0
+        state = optimizer.init(theta)
         loss, grad = evaluate(theta)
-        iteration += 1
+        window: list[Array] = []  # device scalars since the last check
+        history: list[Array] = []  # device arrays, one per completed window
+        loss0 = best = math.nan
+        best_at = 0
+        grad_max = math.inf
+        converged = stalled = False
+        iteration = 0
+        while True:
+            updates, state = optimizer.update(grad, state, theta, loss)
+            x, f, g = optimizer.current(state, theta, loss, grad)
+            window.append(f)
+            if iteration % check_every == 0 or iteration == max_iter:
+                measure = g if stationarity is None else stationarity(x, g)
+                # Host sync, every check_every iterations only: loss and max|grad| together.
+                loss_now, grad_max = host_floats(xp.stack([f, xp.max(xp.abs(measure))]))
+                if iteration == 0:
+                    loss0 = best = loss_now
+                if verbose:
+                    print(f"iter {iteration:6d}  loss {loss_now:.10g}  max|grad| {grad_max:.3g}")
+                if callback is not None:
+                    callback(iteration, loss_now, grad_max)
+                if iteration == 0 and not (math.isfinite(loss_now) and math.isfinite(grad_max)):
+                    raise InputError(
+                        f"the objective is not finite at the starting point (loss {loss_now}, "
+                        f"largest gradient entry {grad_max}): the values of X, y, the weights or "
+                        "the starting parameters overflow; rescale them"
+                    )
+                if not math.isfinite(grad_max) or _diverged(loss_now, loss0, xp.finfo(f.dtype)):
+                    _raise_divergence(iteration, loss0, loss_now, safe_learning_rate)
+                if loss_now < best:
+                    best, best_at = loss_now, iteration
+                if tol is not None and grad_max <= tol:
+                    converged = True
+                elif optimizer.line_search and iteration - best_at >= STALL_EVALUATIONS:
+                    stalled = tol is not None
+                history.append(xp.stack(window))
+                window = []
+                if converged or stalled or iteration >= max_iter:
+                    break
+            theta = theta + updates
+            loss, grad = evaluate(theta)
+            iteration += 1
     return SolverResult(x, iteration, xp.concat(history), converged, grad_max, stalled)
+
+
+def _diverged(loss: float, start: float, finfo: object) -> bool:
+    """The loop's divergence rule: a non-finite loss, or one that has doubled since the
+    start (plus an ulp, so that a start at exactly 0 is not tripped by rounding)."""
+    return not math.isfinite(loss) or loss > 2.0 * abs(start) + finfo.eps
 
 
 def _raise_divergence(
@@ -404,9 +381,7 @@ def run_stochastic(
             print(f"epoch {epoch:5d}  loss {values[0]:.10g}  score {score:.10g}  step {rate:.3g}")
         if callback is not None:
             callback(epoch, values[0], math.nan)
-        if not all(math.isfinite(v) for v in values) or values[0] > 2.0 * abs(start) + (
-            xp.finfo(epoch_loss.dtype).eps
-        ):
+        if not math.isfinite(score) or _diverged(values[0], start, xp.finfo(epoch_loss.dtype)):
             fixes = f"lower learning_rate (below {rate:.3g}) or increase batch_size"
             if not auto:
                 fixes += ", or use learning_rate='auto'"
@@ -564,7 +539,7 @@ def minimize(
         tol=tol,
         check_every=check_every,
         xp=xp,
-        stationarity=objective.stationarity if prox is not None else None,
+        stationarity=objective.stationarity,
         safe_learning_rate=safe_learning_rate,
         verbose=verbose,
         callback=callback,
