@@ -50,3 +50,115 @@ def test_cupy_named_backend_moves_host_data_once(rng):
     exact = np.linalg.lstsq(np.c_[np.ones(len(y)), X], y, rcond=None)[0]
     assert isinstance(model.predict(X), cupy.ndarray)
     np.testing.assert_allclose(xpgd.to_numpy(model.coef_), exact[1:], rtol=1e-8)
+
+
+# --------------------------------------------------------------------------- Dask + CuPy
+
+
+def _dask_cupy_case():
+    cupy = _cupy_case()
+    pytest.importorskip("dask", reason="Dask is not installed: pip install 'xpgd[dask]'")
+    return cupy
+
+
+def _data(kind, backend, device=None):
+    from xpgd.datasets import make_classification as classification
+    from xpgd.datasets import make_regression as regression
+
+    chunks = {"chunks": 1_500} if backend == "dask" else {}
+    if kind == "linear":
+        X, y, _ = regression(
+            6_000, 5, rho=0.7, random_state=11, backend=backend, device=device, **chunks
+        )
+    else:
+        classes = 3 if kind == "multinomial" else 2
+        X, y, _ = classification(
+            6_000,
+            5,
+            n_classes=classes,
+            rho=0.7,
+            random_state=11,
+            backend=backend,
+            device=device,
+            **chunks,
+        )
+    return X, y
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("solver", ["gd", "momentum", "nesterov", "lbfgs", "normal"])
+@pytest.mark.parametrize("kind", ["linear", "logistic", "multinomial"])
+def test_dask_with_cupy_chunks_follows_numpy_step_by_step(solver, kind):
+    # The same 60 iterations as on NumPy: the runs differ only in the order of the
+    # partial sums, so the iterates agree to rounding (as in test_distributed.py).
+    cupy = _dask_cupy_case()
+    if solver == "normal" and kind != "linear":
+        pytest.skip("the normal equations are for LinearRegression only")
+    cls = xpgd.LinearRegression if kind == "linear" else xpgd.LogisticRegression
+    params = {"solver": solver, "penalty": "l2"}
+    params |= {"tol": 1e-10} if solver == "normal" else {"tol": None, "max_iter": 60}
+    X, y = _data(kind, "numpy")
+    Xd, yd = _data(kind, "dask", "cuda:0")
+    assert isinstance(Xd._meta, cupy.ndarray) and isinstance(yd._meta, cupy.ndarray)
+    ours, ref = cls(**params).fit(Xd, yd), cls(**params).fit(X, y)
+    assert ours.n_iter_ == ref.n_iter_
+    assert isinstance(ours.coef_, cupy.ndarray)  # the parameters live with the chunks
+    np.testing.assert_allclose(xpgd.to_numpy(ours.coef_), ref.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        xpgd.to_numpy(ours.intercept_), ref.intercept_, rtol=1e-10, atol=1e-12
+    )
+    pred = ours.predict(Xd)
+    assert isinstance(pred._meta, cupy.ndarray)  # lazy, and on the GPU
+    got = pred.compute()
+    assert isinstance(got, cupy.ndarray)
+    want = ref.predict(X)
+    if kind == "linear":
+        np.testing.assert_allclose(got.get(), want, rtol=1e-10, atol=1e-12)
+    else:
+        np.testing.assert_array_equal(got.get(), want)
+    assert ours.score(Xd, yd) == pytest.approx(ref.score(X, y), rel=1e-10)
+
+
+@pytest.mark.gpu
+def test_dask_with_cupy_chunks_takes_host_labels_and_strings(rng):
+    # Host y follows the GPU chunks (moved once per chunk); string labels are looked up
+    # on the host, numeric ones on the device.
+    cupy = _dask_cupy_case()
+    import dask.array as da
+
+    X, y = make_classification(rng, n=4000, p=6)
+    Xd = da.from_array(X, chunks=(1000, -1)).map_blocks(cupy.asarray)
+    names = np.array(["no", "yes"])[y]
+    model = xpgd.LogisticRegression(tol=1e-10).fit(Xd, names)
+    ref = xpgd.LogisticRegression(tol=1e-10).fit(X, names)
+    np.testing.assert_allclose(xpgd.to_numpy(model.coef_), ref.coef_, rtol=1e-8, atol=1e-10)
+    labels = model.predict(Xd).compute()
+    assert isinstance(labels, np.ndarray)
+    np.testing.assert_array_equal(labels, ref.predict(X))
+    numeric = xpgd.LogisticRegression(tol=1e-10).fit(Xd, y)
+    assert isinstance(numeric.predict(Xd).compute(), cupy.ndarray)
+
+
+@pytest.mark.gpu
+def test_npy_file_streams_into_cupy_chunks(tmp_path):
+    cupy = _dask_cupy_case()
+    from xpgd.datasets import read_npy, save_npy
+
+    X, y = _data("linear", "numpy")
+    save_npy(X, tmp_path / "X.npy")
+    Xd = read_npy(tmp_path / "X.npy", chunks=1000, device="cuda:0")
+    assert isinstance(Xd._meta, cupy.ndarray) and Xd.numblocks[0] == 6
+    ours = xpgd.LinearRegression(solver="lbfgs", tol=1e-10).fit(Xd, y)
+    exact = np.linalg.lstsq(np.c_[np.ones(len(y)), X], y, rcond=None)[0]
+    np.testing.assert_allclose(xpgd.to_numpy(ours.coef_), exact[1:], rtol=1e-7)
+
+
+def test_a_gpu_device_for_dask_needs_cupy():
+    info = xpgd.available_backends(include_unavailable=True)["cupy"]
+    if info.available:
+        pytest.skip("CuPy is usable here: the error for its absence cannot be shown")
+    pytest.importorskip("dask", reason="Dask is not installed: pip install 'xpgd[dask]'")
+    with pytest.raises(xpgd.BackendError, match=r"CuPy chunks on a GPU.*device='cpu'"):
+        from xpgd.datasets import make_regression as regression
+
+        regression(100, 2, backend="dask", device="cuda:0")

@@ -299,10 +299,18 @@ def _normalize_device(name: str, device: Device | None) -> Device | None:
         return None
     if name == "auto":
         return device  # checked against the input's own namespace later
-    if name in ("numpy", "dask"):
+    if name == "numpy" or (name == "dask" and device == "cpu"):
         if device != "cpu":
             raise BackendError(f"backend {name!r} has only the 'cpu' device, not {device!r}")
         return "cpu"
+    if name == "dask":  # a GPU: CuPy chunks on that device
+        cupy_info = _probe("cupy")
+        if not cupy_info.available:
+            raise BackendError(
+                f"device {device!r} for backend 'dask' means CuPy chunks on a GPU, but CuPy "
+                f"is not usable here ({cupy_info.reason}); use device='cpu' (NumPy chunks)"
+            )
+        return _normalize_device("cupy", device)
     info = _probe(name)
     if name == "array_api_strict":
         module = importlib.import_module("array_api_strict")
@@ -432,7 +440,7 @@ def _move_host(x: np.ndarray, name: str, device: Device | None, like: Array | No
             chunks = -1  # nothing to split (Dask cannot auto-chunk empty arrays)
         else:
             chunks = ("auto",) + (-1,) * (x.ndim - 1)
-        return da.from_array(x, chunks=chunks)
+        return _dask_chunks_on(da.from_array(x, chunks=chunks), device)
     if name == "torch":
         torch = importlib.import_module("torch")
         with warnings.catch_warnings():
@@ -445,6 +453,42 @@ def _move_host(x: np.ndarray, name: str, device: Device | None, like: Array | No
             return cupy.asarray(x)
     xps = importlib.import_module("array_api_strict")
     return xps.asarray(x, device=device)
+
+
+def array_device(x: Array) -> Device:
+    """The device of ``x``; for a Dask array, that of its chunks: ``"cpu"`` for NumPy
+    chunks, the CuPy ``Device`` for CuPy chunks."""
+    if array_api_compat.is_dask_array(x):
+        meta = x._meta
+        return meta.device if array_api_compat.is_cupy_array(meta) else "cpu"
+    return array_api_compat.device(x)
+
+
+def _cupy_chunk(block: Any, device_id: int) -> Any:
+    cupy = importlib.import_module("cupy")
+    with cupy.cuda.Device(device_id):
+        return cupy.asarray(block)
+
+
+def _numpy_chunk(block: Any) -> Any:
+    return importlib.import_module("cupy").asnumpy(block)
+
+
+def _dask_chunks_on(x: Array, device: Device | None) -> Array:
+    """Dask array ``x`` with its chunks on ``device`` (``"cpu"``: NumPy; a CuPy device:
+    CuPy). Lazy: each chunk is moved when it is computed, once, in its own task."""
+    have = array_device(x)
+    if device is None or same_device(have, device):
+        return x
+    if device == "cpu":
+        return x.map_blocks(_numpy_chunk, dtype=x.dtype, meta=np.empty((0,) * x.ndim, x.dtype))
+    cupy = importlib.import_module("cupy")
+    device_id = int(getattr(device, "id", device))
+    with cupy.cuda.Device(device_id):
+        meta = cupy.empty((0,) * x.ndim, dtype=x.dtype)
+    return x.map_blocks(
+        functools.partial(_cupy_chunk, device_id=device_id), dtype=x.dtype, meta=meta
+    )
 
 
 def namespace_name(xp: Namespace) -> str:
@@ -507,9 +551,9 @@ def place(x: Any, choice: _Choice, *, what: str = "X") -> Array:
     wanted = choice.device
     if wanted is not None and choice.name == "auto":
         wanted = _normalize_device(have, wanted)  # validated against X's own backend
-    if wanted is not None and not same_device(array_api_compat.device(x), wanted):
+    if wanted is not None and not same_device(array_device(x), wanted):
         raise BackendError(
-            f"{what} is on device {array_api_compat.device(x)!r} but device "
+            f"{what} is on device {array_device(x)!r} but device "
             f"{wanted!r} was requested; move it explicitly first "
             "(e.g. array_api_compat.to_device) or leave device=None"
         )
@@ -562,20 +606,19 @@ def follow(v: Any, X: Array, xp: Namespace, *, what: str) -> Array:
     arrays of another library (through the host) are moved, once, at the start of the
     call. Only X decides where the computation runs.
     """
-    dev = array_api_compat.device(X)
+    dev = array_device(X)
     if is_host_input(v):
-        name = backend_name_of(X)
-        return _move_host(host_array(v), name, None if name == "dask" else dev, like=X)
+        return _move_host(host_array(v), backend_name_of(X), dev, like=X)
     have, want = backend_name_of(v), backend_name_of(X)
     if have != want:
         # "Everything follows X": an array of another library is copied through the host
         # (an explicit, documented transfer, done once at the start of the call).
-        return _move_host(to_numpy(v), want, None if want == "dask" else dev, like=X)
+        return _move_host(to_numpy(v), want, dev, like=X)
     v = _detached(v)
     if want == "dask":
         if v.ndim >= 1 and v.shape[0] == X.shape[0] and v.chunks[0] != X.chunks[0]:
             v = v.rechunk((X.chunks[0],) + tuple((s,) for s in v.shape[1:]))
-        return v
+        return _dask_chunks_on(v, dev)
     if not same_device(array_api_compat.device(v), dev):
         v = array_api_compat.to_device(v, dev)
     return v

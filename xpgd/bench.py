@@ -8,9 +8,12 @@ Prints ratios (medians of repeated timings; this machine is shared and noisy):
 * ours per iteration: one loss-and-gradient evaluation of each loss, as ``fit`` runs it;
 * ours to the optimum: ``LogisticRegression`` / ``LinearRegression`` fits, with the final
   objective next to the peer's on the same objective;
-* peak memory of ``fit`` beyond X itself (NumPy allocations, via tracemalloc);
-* peers on the same data: scikit-learn LogisticRegression (lbfgs), SGDClassifier,
-  LinearRegression, Ridge, and a NumPy normal-equations solve.
+* peak memory of ``fit`` beyond X itself (NumPy allocations via tracemalloc; on a GPU,
+  the growth of CuPy's memory pool, which keeps every block a fit held at once);
+* peers on the same data: on the CPU, scikit-learn LogisticRegression (lbfgs),
+  SGDClassifier, LinearRegression, Ridge, and a NumPy normal-equations solve; on a GPU,
+  scikit-learn's array-API estimators (LogisticRegression lbfgs, LinearRegression, Ridge)
+  on the same CuPy arrays (``SCIPY_ARRAY_API=1`` must be set before SciPy is imported).
 
 It never asserts a time. Data: AR(1)-correlated columns (``rho``), seeded.
 """
@@ -19,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import statistics
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -90,6 +95,18 @@ def _peak_extra_bytes(fn: Callable[[], Any]) -> tuple[int, Any]:
     finally:
         tracemalloc.stop()
     return peak, result
+
+
+def _peak_extra_device_bytes(fn: Callable[[], Any]) -> tuple[int, Any]:
+    import cupy
+
+    pool = cupy.get_default_memory_pool()
+    cupy.cuda.get_current_stream().synchronize()
+    pool.free_all_blocks()  # the pool now holds only live arrays (X, y, ...)
+    before = pool.total_bytes()
+    result = fn()
+    cupy.cuda.get_current_stream().synchronize()
+    return pool.total_bytes() - before, result
 
 
 def _objective_value(
@@ -167,10 +184,11 @@ def run(args: argparse.Namespace) -> None:
         sync(model.fit(X, y))
         seconds = time.perf_counter() - start
         # Memory in a second fit: tracemalloc's hooks would slow the timed one.
-        peak, _ = _peak_extra_bytes(lambda m=model, y=y: m.fit(X, y)) if name == "numpy" else (0, 0)
+        measure = _peak_extra_bytes if name == "numpy" else _peak_extra_device_bytes
+        peak, _ = measure(lambda m=model, y=y: m.fit(X, y))
         value = float(to_numpy(model.loss_history_)[-1])  # the same objective as the peers'
         fits[label] = (seconds, value)
-        memory = f", peak extra memory {peak / X.nbytes:.1%} of X" if name == "numpy" else ""
+        memory = f", peak extra memory {peak / X.nbytes:.1%} of X"
         rows.append(
             (
                 f"ours: {label} fit ({model.solver_}, {model.n_iter_} it.)",
@@ -178,9 +196,14 @@ def run(args: argparse.Namespace) -> None:
                 f"objective {value:.10g}{memory}",
             )
         )
-    if args.peers:
-        host = [to_numpy(a) if name == "cupy" else a for a in (X, y_class, y_real)]
-        rows.extend(_peers(*host, alpha, fits, args))
+    if args.peers and name == "cupy":
+        # scikit-learn's array-API mode needs SciPy's, which is read when SciPy is imported
+        # (nothing above imports it).
+        if "scipy" not in sys.modules:
+            os.environ.setdefault("SCIPY_ARRAY_API", "1")
+        rows.extend(_gpu_peers(X, y_class, y_real, alpha, fits, sync))
+    elif args.peers:
+        rows.extend(_peers(X, y_class, y_real, alpha, fits, args))
     width = max(len(r[0]) for r in rows)
     print(f"{'what':{width}s} {'seconds':>10s}  ratio / note")
     for label, seconds, note in rows:
@@ -265,6 +288,71 @@ def _peers(
     return rows
 
 
+def _gpu_peers(
+    X: Any,
+    y_class: Any,
+    y_real: Any,
+    alpha: float,
+    fits: dict[str, tuple[float, float]],
+    sync: Callable[[Any], Any],
+) -> list[tuple]:
+    """scikit-learn's array-API estimators on the same CuPy arrays (its GPU path)."""
+    try:
+        import sklearn
+        from sklearn import linear_model as skl
+    except ImportError:
+        return [("peers: scikit-learn not installed", float("nan"), "")]
+    n = X.shape[0]
+    peers = [
+        (
+            "scikit-learn LogisticRegression lbfgs (array API, CuPy)",
+            "LogisticRegression",
+            "logistic",
+            lambda: skl.LogisticRegression(C=1.0 / (n * alpha), max_iter=1000),
+            y_class,
+        ),
+        (
+            "scikit-learn LinearRegression (array API, CuPy)",
+            "LinearRegression",
+            "squared",
+            skl.LinearRegression,
+            y_real,
+        ),
+        (
+            "scikit-learn Ridge (array API, CuPy)",
+            "LinearRegression",
+            "squared",
+            lambda: skl.Ridge(alpha=alpha * n),
+            y_real,
+        ),
+    ]
+    host_X = None
+    rows: list[tuple] = []
+    for label, ours_key, loss, make, y in peers:
+        model = make()
+        try:
+            with sklearn.config_context(array_api_dispatch=True):
+                start = time.perf_counter()
+                sync(model.fit(X, y))
+                seconds = time.perf_counter() - start
+        except Exception as exc:  # a version without array-API support for it: say so
+            rows.append((f"peer: {label}", float("nan"), f"failed: {type(exc).__name__}: {exc}"))
+            continue
+        if host_X is None:
+            host_X = to_numpy(X)
+        coef = to_numpy(model.coef_).ravel().astype(np.float64)
+        b = float(to_numpy(model.intercept_).ravel()[0])
+        value = _objective_value(loss, host_X, to_numpy(y), coef, b, alpha)
+        rows.append(
+            (
+                f"peer: {label}",
+                seconds,
+                f"ours / peer {fits[ours_key][0] / seconds:.2f}, objective {value:.10g}",
+            )
+        )
+    return rows
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``xpgd bench`` (shared with ``benchmarks/bench.py``)."""
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -278,7 +366,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--peers",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="also time scikit-learn and NumPy on the same data (host)",
+        help="also time the peers on the same data: scikit-learn and NumPy on the CPU, "
+        "scikit-learn's array-API estimators on CuPy for --backend cupy",
     )
     parser.add_argument("--backend", default=None, help="numpy (default) or cupy")
     parser.add_argument("--device", default=None)

@@ -174,7 +174,7 @@ def _synthetic(
     backend: str | None,
     device: Any,
 ) -> tuple[Any, Any, np.ndarray]:
-    from xpgd._backend import resolve_choice, to_backend
+    from xpgd._backend import _dask_chunks_on, resolve_choice, to_backend
     from xpgd.exceptions import InvalidParameterError
 
     for name, value, low in (("n_samples", n_samples, 1), ("n_features", n_features, 1)):
@@ -204,8 +204,9 @@ def _synthetic(
             chunk_rows=int(chunks or 2 * GENERATION_ROWS),
             y_dtype=np.float64 if kind == "regression" else np.int64,
         )
-        X = X.astype(dtype)
-        return X, (y.astype(dtype) if kind == "regression" else y), coef
+        X = _dask_chunks_on(X.astype(dtype), choice.device)  # CuPy chunks for a GPU device
+        y = _dask_chunks_on(y.astype(dtype) if kind == "regression" else y, choice.device)
+        return X, y, coef
     X, y = _generate_rows(*args, 0, n_samples)
     X = X.astype(dtype)
     y = y.astype(dtype) if kind == "regression" else y
@@ -244,7 +245,8 @@ def make_regression(
     backend, device : optional
         Where to put the data (see :func:`xpgd.set_backend`). ``"dask"`` builds a lazy
         array: each chunk is generated when (and where) it is computed, so data larger
-        than memory can be streamed to a fit.
+        than memory can be streamed to a fit; with ``device="cuda:0"`` its chunks are
+        CuPy arrays on that GPU (each moved there by its own task).
 
     Returns
     -------
@@ -348,18 +350,23 @@ def save_npy(x: Any, path: str | pathlib.Path) -> pathlib.Path:
 
 
 def read_npy(
-    path: str | pathlib.Path, *, chunks: int = 2 * GENERATION_ROWS, backend: str | None = "dask"
+    path: str | pathlib.Path,
+    *,
+    chunks: int = 2 * GENERATION_ROWS,
+    backend: str | None = "dask",
+    device: Any = None,
 ) -> Any:
     """Read a ``.npy`` file: lazily for ``backend="dask"`` (the default; each chunk of
     ``chunks`` rows is read from the memory-mapped file by its own task, on the worker that
-    computes it: out of core), else whole, onto the backend.
+    computes it: out of core; ``device="cuda:0"`` makes the chunks CuPy arrays on that
+    GPU), else whole, onto the backend and device.
 
     Raises
     ------
     InputError
         If the file is missing or not a ``.npy`` array.
     """
-    from xpgd._backend import resolve_choice, to_backend
+    from xpgd._backend import _dask_chunks_on, resolve_choice, to_backend
 
     path = pathlib.Path(path)
     try:
@@ -368,10 +375,10 @@ def read_npy(
         raise InputError(f"no such file: {path}") from None
     except (OSError, ValueError) as exc:
         raise InputError(f"{path} is not a readable .npy array ({exc})") from None
-    choice = resolve_choice(backend, None)
+    choice = resolve_choice(backend, device)
     name = "numpy" if choice.name == "auto" else choice.name
     if name == "dask":
         from xpgd._dask import from_npy
 
-        return from_npy(str(path), chunk_rows=int(chunks))
+        return _dask_chunks_on(from_npy(str(path), chunk_rows=int(chunks)), choice.device)
     return to_backend(np.array(header), name, choice.device)

@@ -12,6 +12,7 @@ of ``predict`` are lazy Dask arrays.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import textwrap
@@ -19,10 +20,12 @@ import warnings
 from typing import Any, ClassVar
 
 import numpy as np
+from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from xpgd._backend import (
     RowShuffler,
+    array_device,
     backend_name_of,
     follow,
     follow_params,
@@ -550,8 +553,17 @@ def _out_of_memory(X: Array, xp: Namespace) -> OutOfMemoryError:
     )
 
 
+def _chunk_labels(index: Array, table: np.ndarray) -> Array:
+    """Class labels of one chunk of class indices: numeric labels stay in the chunk's
+    namespace and device (CuPy chunks give CuPy labels); strings exist only on the host."""
+    if table.dtype.kind not in "biuf" or isinstance(index, np.ndarray):
+        return table[to_numpy(index).astype(np.intp)]
+    xp = array_namespace(index)
+    return xp.take(xp.asarray(table, device=device_of(index)), xp.astype(index, xp.int64), axis=0)
+
+
 def _local_device(X: Array, xp: Namespace) -> Any:
-    return None if is_lazy(xp) else device_of(X)
+    return array_device(X) if is_lazy(xp) else device_of(X)
 
 
 def _feature_names(X: Any) -> np.ndarray | None:
@@ -998,9 +1010,8 @@ class LogisticRegression(_GradientDescentModel):
         classes = self.classes_
         if is_lazy(xp):  # labels looked up chunk by chunk, lazily
             table = classes if isinstance(classes, np.ndarray) else to_numpy(classes)
-            return index.map_blocks(
-                lambda b: table[np.asarray(b, dtype=np.intp)], dtype=table.dtype
-            )
+            lookup = functools.partial(_chunk_labels, table=table)
+            return index.map_blocks(lookup, dtype=table.dtype, meta=lookup(index._meta))
         if isinstance(classes, np.ndarray) and classes.dtype.kind not in "biuf":
             return classes[to_numpy(index).astype(np.intp)]
         classes = self._fitted(classes, X, xp, "classes_")
