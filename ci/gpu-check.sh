@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU check, on the lent GPU machine, in one call (after `bash ci/fetch-gpu-wheels.sh`
-# here):   run(command="bash ci/gpu-check.sh", carry=["wheels"], timeout_s=500)
+# here):   run(command="bash ci/gpu-check.sh", carry=["wheels"], timeout_s=460)
 # Installs the carried wheels offline (next to the image's own packages), records the
 # card, then, each step capped so that the next always runs within the device budget:
 #   1. tests/test_gpu.py (CuPy fits against NumPy, Dask with CuPy chunks);
@@ -35,7 +35,7 @@ if [ "${BENCH_S:-150}" -gt 0 ]; then
   SCIPY_ARRAY_API=1 timeout "${BENCH_S:-150}" python3 -m xpgd bench --backend cupy \
     --rows 10000000 --features 100 --dtype float32 --repeat 7 2>&1 | tee "$OUT/bench-gpu-10M.txt"
 fi
-if [ "${SUITE_S:-200}" -gt 0 ]; then
-  timeout "${SUITE_S:-200}" python3 -m pytest -q -rs -m gpu $workers -p no:cacheprovider tests \
+if [ "${SUITE_S:-150}" -gt 0 ]; then
+  timeout "${SUITE_S:-150}" python3 -m pytest -q -rs -m gpu $workers -p no:cacheprovider tests \
     2>&1 | tee "$OUT/pytest-all-gpu.txt" | tail -40
 fi

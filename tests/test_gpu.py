@@ -162,3 +162,85 @@ def test_a_gpu_device_for_dask_needs_cupy():
         from xpgd.datasets import make_regression as regression
 
         regression(100, 2, backend="dask", device="cuda:0")
+
+
+# --------------------------------------------------------------------------- fused kernel
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("intercept", [True, False])
+@pytest.mark.parametrize(("n", "p"), [(1, 1), (7, 31), (1001, 33), (10_007, 100), (3000, 512)])
+def test_fused_kernel_equals_the_plain_path(dtype, loss, weighted, intercept, n, p, rng):
+    # The same sums as block_terms (the reference), in another order: float64 to 1e-12,
+    # float32 within its rounding over the rows.
+    cupy = _cupy_case()
+    from xpgd._backend import fused_terms, namespace
+    from xpgd._core.losses import get_loss
+    from xpgd._core.objective import block_terms
+
+    X = rng.normal(size=(n, p)) + 0.5
+    y = (rng.uniform(size=n) < 0.4).astype(float) if loss == "logistic" else rng.normal(size=n)
+    sw = rng.uniform(0.2, 3.0, size=n) if weighted else None
+    theta = rng.normal(size=p + intercept) / np.sqrt(p)
+    Xc, yc, thc = (cupy.asarray(a, dtype=dtype) for a in (X, y, theta))
+    swc = None if sw is None else cupy.asarray(sw, dtype=dtype)
+    family = get_loss(loss)
+    fused = fused_terms(Xc, yc, swc, family, intercept)
+    assert fused is not None
+    value, grad = fused(thc)
+    assert value.dtype == Xc.dtype and grad.dtype == Xc.dtype and grad.shape == thc.shape
+    ref_value, ref_grad = block_terms(
+        theta, X, y, sw, family=family, fit_intercept=intercept, xp=namespace("numpy")
+    )
+    rtol = 1e-12 if dtype == "float64" else 1e-5
+    scale = float(np.abs(ref_grad).max()) + 1.0
+    np.testing.assert_allclose(float(value), ref_value, rtol=rtol)
+    np.testing.assert_allclose(grad.get(), ref_grad, rtol=rtol, atol=rtol * scale)
+
+
+@pytest.mark.gpu
+def test_fused_kernel_applies_only_where_it_can(rng):
+    cupy = _cupy_case()
+    from xpgd._backend import fused_terms
+    from xpgd._core.losses import get_loss
+
+    X = cupy.asarray(rng.normal(size=(50, 4)))
+    y = cupy.asarray(rng.normal(size=50))
+    squared = get_loss("squared")
+    assert fused_terms(X, y, None, squared, True) is not None
+    wide = cupy.zeros((5, 513))
+    assert fused_terms(wide, cupy.zeros(5), None, squared, True) is None  # > MAX_FEATURES
+    assert fused_terms(cupy.asfortranarray(X), y, None, squared, True) is None
+    assert fused_terms(X, y[:, None] * cupy.ones(3), None, get_loss("multinomial"), True) is None
+    assert fused_terms(rng.normal(size=(5, 2)), np.zeros(5), None, squared, True) is None
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kind", ["linear", "logistic"])
+def test_fits_take_the_fused_kernel_and_match_the_plain_path(kind, monkeypatch, rng):
+    cupy = _cupy_case()
+    import xpgd._cuda
+
+    calls = []
+    real = xpgd._cuda.FusedTerms.__call__
+    monkeypatch.setattr(
+        xpgd._cuda.FusedTerms, "__call__", lambda self, t: calls.append(1) or real(self, t)
+    )
+    make = make_regression if kind == "linear" else make_classification
+    cls = xpgd.LinearRegression if kind == "linear" else xpgd.LogisticRegression
+    X, y = make(rng, n=20_000, p=12)
+    Xc, yc = cupy.asarray(X), cupy.asarray(y)
+    params = {"solver": "lbfgs", "tol": 1e-10, "penalty": "l2", "alpha": 1e-3}
+    fused = cls(**params).fit(Xc, yc)
+    assert len(calls) >= fused.n_iter_  # every iteration evaluates through the kernel
+    monkeypatch.setenv("XPGD_FUSED_KERNELS", "0")
+    calls.clear()
+    plain = cls(**params).fit(Xc, yc)
+    assert calls == []
+    np.testing.assert_allclose(fused.coef_.get(), plain.coef_.get(), rtol=1e-9, atol=1e-12)
+    # float32 on the fused path: within 1e-4 of the float64 optimum.
+    single = cls(**params | {"tol": 1e-5}).fit(Xc.astype(cupy.float32), yc)
+    np.testing.assert_allclose(single.coef_.get(), plain.coef_.get(), rtol=1e-4, atol=1e-4)

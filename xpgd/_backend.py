@@ -781,6 +781,25 @@ def row_reducer(X: Array, xp: Namespace, *, threads: int | None = None) -> Any:
     return row_blocks(block) if workers <= 1 else ThreadedRows(block, workers)
 
 
+# --------------------------------------------------------------------------- GPU fast path
+
+#: Set to "0" to turn the fused GPU kernels off (every backend then takes the plain path).
+FUSED_ENV_VAR = "XPGD_FUSED_KERNELS"
+
+
+def fused_terms(
+    X: Array, y: Array, sample_weight: Array | None, family: Any, fit_intercept: bool
+) -> Any:
+    """The fused loss-and-gradient kernel for these data (CuPy: one read of X per
+    evaluation, :mod:`xpgd._cuda`), or None where none applies: the plain path
+    (:func:`xpgd._core.objective.block_terms`) runs."""
+    if not array_api_compat.is_cupy_array(X) or os.environ.get(FUSED_ENV_VAR) == "0":
+        return None
+    from xpgd import _cuda
+
+    return _cuda.fused_terms(X, y, sample_weight, family.name, fit_intercept)
+
+
 # --------------------------------------------------------------------------- lazy arrays
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import dask
 from array_api_compat import array_namespace
 
+from xpgd._backend import fused_terms
 from xpgd._core.losses import LossFamily
 from xpgd._core.objective import (
     LinearObjective,
@@ -55,7 +56,11 @@ def _chunk_terms(
     family: LossFamily,
     fit_intercept: bool,
 ) -> tuple[Array, Array]:
-    # Runs on a worker, on one chunk: the namespace is that of the chunk.
+    # Runs on a worker, on one chunk: the namespace is that of the chunk (CuPy chunks take
+    # the fused GPU kernel where it applies).
+    fused = fused_terms(X, y, w, family, fit_intercept)
+    if fused is not None:
+        return fused(theta)
     return block_terms(
         theta, X, y, w, family=family, fit_intercept=fit_intercept, xp=array_namespace(X)
     )

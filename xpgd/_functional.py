@@ -14,6 +14,7 @@ from array_api_compat import array_namespace
 from xpgd._backend import (
     as_lazy,
     follow_params,
+    fused_terms,
     is_host_input,
     local_namespace,
     place,
@@ -207,6 +208,9 @@ def gradient_descent(
         y = y[:, None]
     objective = LinearObjective(X, y, family, fit_intercept=False, xp=xp)
     objective.row_reduce = row_reducer(X, xp)
+    objective.fused_terms = fused_terms(
+        X, objective.y, objective.sample_weight, objective.family, objective.fit_intercept
+    )
     result = minimize(
         objective,
         params,

@@ -5,7 +5,8 @@ Prints ratios (medians of repeated timings; this machine is shared and noisy):
 
 * the floor: one read of X (``X @ v``) on the CPU; on a GPU, the measured device-to-device
   copy bandwidth;
-* ours per iteration: one loss-and-gradient evaluation of each loss, as ``fit`` runs it;
+* ours per iteration: one loss-and-gradient evaluation of each loss, as ``fit`` runs it
+  (on a GPU also the plain two-pass path that the fused kernel replaces);
 * ours to the optimum: ``LogisticRegression`` / ``LinearRegression`` fits, with the final
   objective next to the peer's on the same objective;
 * peak memory of ``fit`` beyond X itself (NumPy allocations via tracemalloc; on a GPU,
@@ -33,7 +34,7 @@ from typing import Any
 import numpy as np
 
 import xpgd
-from xpgd._backend import namespace, resolve_choice, row_reducer, to_numpy
+from xpgd._backend import fused_terms, namespace, resolve_choice, row_reducer, to_numpy
 from xpgd._core.losses import get_loss
 from xpgd._core.objective import LinearObjective
 from xpgd.datasets import ar1_columns
@@ -162,15 +163,24 @@ def run(args: argparse.Namespace) -> None:
     for loss, y in (("squared", y_real), ("logistic", y_class)):
         objective = LinearObjective(X, y, get_loss(loss), alpha=1e-4, standardize=True, xp=xp)
         objective.row_reduce = row_reducer(X, xp)
-        theta = xp.zeros(p + 1, dtype=X.dtype)
-        t = _median_time(lambda o=objective, th=theta: o.value_and_grad(th), args.repeat, sync)
-        rows.append(
-            (
-                f"ours: one {loss} iteration",
-                t,
-                f"{t / floor:.2f}x floor, {gb / t:.1f} GB/s effective",
-            )
+        objective.fused_terms = fused_terms(
+            X, objective.y, objective.sample_weight, objective.family, objective.fit_intercept
         )
+        theta = xp.full(p + 1, 0.01, dtype=X.dtype)
+        paths = [("ours", objective.fused_terms)]
+        if objective.fused_terms is not None:  # the plain path it replaces, for the record
+            paths.append(("plain path (X @ w, then X.T @ d)", None))
+        for label, fused in paths:
+            objective.fused_terms = fused
+            t = _median_time(lambda o=objective, th=theta: o.value_and_grad(th), args.repeat, sync)
+            share = f", {floor / t:.0%} of the copy bandwidth" if name == "cupy" else ""
+            rows.append(
+                (
+                    f"{label}: one {loss} iteration",
+                    t,
+                    f"{t / floor:.2f}x floor, {gb / t:.1f} GB/s effective{share}",
+                )
+            )
 
     # Ours to the optimum, with peak memory; then the peers.
     alpha = 1.0 / n

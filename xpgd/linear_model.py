@@ -29,6 +29,7 @@ from xpgd._backend import (
     backend_name_of,
     follow,
     follow_params,
+    fused_terms,
     host_array,
     is_host_input,
     is_lazy,
@@ -273,6 +274,9 @@ class _GradientDescentModel:
                 xp=xp,
             )
             objective.row_reduce = row_reducer(X, xp)
+            objective.fused_terms = fused_terms(
+                X, objective.y, objective.sample_weight, objective.family, objective.fit_intercept
+            )
             local_xp = local_namespace(X, xp)
             theta0 = self._start(objective, target, attributes, X, xp, local_xp)
             stochastic = None

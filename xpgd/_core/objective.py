@@ -279,6 +279,9 @@ class LinearObjective:
         )
         self.param_xp = xp
         self.row_reduce: RowReduce = whole_rows
+        # A backend's fused kernel for data_sums (theta -> sums over all rows), or None:
+        # set by the caller (xpgd._backend.fused_terms), checked against the plain path.
+        self.fused_terms: Callable[[Array], tuple[Array, Array]] | None = None
 
     @property
     def mean(self) -> Array | None:
@@ -374,7 +377,10 @@ class LinearObjective:
         return self.X[lo:hi, ...], self.y[lo:hi, ...], None if s is None else s[lo:hi]
 
     def data_sums(self, theta: Array) -> tuple[Array, Array]:
-        """:func:`block_terms` summed over the rows, in the blocks of ``row_reduce``."""
+        """:func:`block_terms` summed over the rows, in the blocks of ``row_reduce`` (or by
+        the backend's fused kernel, when one is set)."""
+        if self.fused_terms is not None:
+            return self.fused_terms(theta)
 
         def part(lo: int, hi: int) -> tuple[Array, Array]:
             X, y, s = self._rows(lo, hi)
