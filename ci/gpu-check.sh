@@ -28,7 +28,7 @@ workers=""
 python3 -c "import xdist" 2>/dev/null && workers="-n 8"
 
 if [ "${GPU_TESTS_S:-120}" -gt 0 ]; then
-  timeout "${GPU_TESTS_S:-120}" python3 -m pytest -q -rs -p no:cacheprovider tests/test_gpu.py \
+  timeout "${GPU_TESTS_S:-120}" python3 -m pytest -q -rs $workers -p no:cacheprovider tests/test_gpu.py \
     2>&1 | tee "$OUT/pytest-gpu.txt" | tail -30
 fi
 if [ "${BENCH_S:-150}" -gt 0 ]; then
