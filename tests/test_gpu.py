@@ -88,9 +88,12 @@ def _data(kind, backend, device=None):
 @pytest.mark.gpu
 @pytest.mark.parametrize("solver", ["gd", "momentum", "nesterov", "lbfgs", "normal"])
 @pytest.mark.parametrize("kind", ["linear", "logistic", "multinomial"])
-def test_dask_with_cupy_chunks_follows_numpy_step_by_step(solver, kind):
-    # The same 60 iterations as on NumPy: the runs differ only in the order of the
-    # partial sums, so the iterates agree to rounding (as in test_distributed.py).
+def test_dask_with_cupy_chunks_follows_cupy_and_numpy_step_by_step(solver, kind):
+    # The same 60 iterations as on CuPy without Dask: the runs differ only in the order
+    # of the partial sums (chunks there, all rows here), so the iterates agree to
+    # rounding, as Dask's NumPy chunks agree with NumPy (test_distributed.py). Against
+    # NumPy on the CPU every operation also rounds differently (FMA contraction, cuBLAS's
+    # blocked sums), and 60 steps amplify that: 1e-8.
     cupy = _dask_cupy_case()
     if solver == "normal" and kind != "linear":
         pytest.skip("the normal equations are for LinearRegression only")
@@ -100,23 +103,30 @@ def test_dask_with_cupy_chunks_follows_numpy_step_by_step(solver, kind):
     X, y = _data(kind, "numpy")
     Xd, yd = _data(kind, "dask", "cuda:0")
     assert isinstance(Xd._meta, cupy.ndarray) and isinstance(yd._meta, cupy.ndarray)
-    ours, ref = cls(**params).fit(Xd, yd), cls(**params).fit(X, y)
-    assert ours.n_iter_ == ref.n_iter_
+    ours = cls(**params).fit(Xd, yd)
+    eager = cls(**params).fit(cupy.asarray(X), cupy.asarray(y))
+    ref = cls(**params).fit(X, y)
+    assert ours.n_iter_ == eager.n_iter_ == ref.n_iter_
     assert isinstance(ours.coef_, cupy.ndarray)  # the parameters live with the chunks
-    np.testing.assert_allclose(xpgd.to_numpy(ours.coef_), ref.coef_, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(
-        xpgd.to_numpy(ours.intercept_), ref.intercept_, rtol=1e-10, atol=1e-12
-    )
+    for other, rtol in ((eager, 1e-10), (ref, 1e-8)):
+        for name in ("coef_", "intercept_"):
+            np.testing.assert_allclose(
+                xpgd.to_numpy(getattr(ours, name)),
+                xpgd.to_numpy(getattr(other, name)),
+                rtol=rtol,
+                atol=rtol * 1e-2,
+            )
     pred = ours.predict(Xd)
     assert isinstance(pred._meta, cupy.ndarray)  # lazy, and on the GPU
     got = pred.compute()
     assert isinstance(got, cupy.ndarray)
-    want = ref.predict(X)
+    want = eager.predict(cupy.asarray(X)).get()
     if kind == "linear":
-        np.testing.assert_allclose(got.get(), want, rtol=1e-10, atol=1e-12)
+        # |x . (w1 - w2)| <= 1e-10 sum_j |x_j w_j|: relative to the largest prediction.
+        np.testing.assert_allclose(got.get(), want, atol=1e-10 * np.abs(want).max())
     else:
         np.testing.assert_array_equal(got.get(), want)
-    assert ours.score(Xd, yd) == pytest.approx(ref.score(X, y), rel=1e-10)
+    assert ours.score(Xd, yd) == pytest.approx(eager.score(cupy.asarray(X), y), rel=1e-10)
 
 
 @pytest.mark.gpu

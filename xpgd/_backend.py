@@ -766,19 +766,41 @@ def row_reducer(X: Array, xp: Namespace, *, threads: int | None = None) -> Any:
 
     NumPy on the CPU: blocks of about :data:`BLOCK_BYTES`, on up to ``threads`` threads
     (default: the CPUs this process may use): one read of X per evaluation, every core
-    busy. Everything
-    else: all rows at once (a GPU wants the large matmuls; Dask has its own chunks).
+    busy. Other eager backends (GPUs): all rows at once (large matmuls), except the normal
+    equations' moments, in blocks of at most :data:`DEVICE_BLOCK_BYTES` and 5% of X (their
+    centred block ``X_b - origin`` is a temporary). Dask: all rows (it has its own chunks).
     """
     from xpgd._core.objective import row_blocks, whole_rows
 
-    if namespace_name(xp) != "numpy" or X.ndim != 2:
+    if X.ndim != 2 or is_lazy(xp):
         return whole_rows
+    if namespace_name(xp) != "numpy":
+        return _device_rows(X, xp)
     n, p = X.shape
     block = max(256, BLOCK_BYTES // max(1, p * X.dtype.itemsize))
     if n < 2 * block:
         return whole_rows
     workers = min(threads or usable_cpus(), -(-n // block))
     return row_blocks(block) if workers <= 1 else ThreadedRows(block, workers)
+
+
+#: Bytes of X per block of the normal equations' moments on a GPU (at most; also at most
+#: 5% of X): the centred block is a temporary of that size, never a copy of all of X.
+DEVICE_BLOCK_BYTES = 256 << 20
+
+
+def _device_rows(X: Array, xp: Namespace) -> Any:
+    from xpgd._core.objective import row_blocks
+
+    n, p = X.shape
+    row_bytes = max(1, p * (xp.finfo(X.dtype).bits // 8))
+    limit = min(DEVICE_BLOCK_BYTES, n * row_bytes // 20)
+    blocked = row_blocks(max(256, limit // row_bytes))
+
+    def reduce(part: Any, n: int, *, matmul_bound: bool = False) -> tuple[Array, ...]:
+        return blocked(part, n) if matmul_bound else part(0, n)
+
+    return reduce
 
 
 # --------------------------------------------------------------------------- GPU fast path

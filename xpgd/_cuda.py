@@ -5,11 +5,12 @@ pointwise loss and its derivative ``d``, then ``X^T d``: two passes over X (plus
 temporaries), so at best half the memory bandwidth. Here one CUDA kernel does it all
 while each row of X is in registers:
 
-* a warp takes ``ROWS`` consecutive rows at a time (their loads issued together, for
-  memory-level parallelism); lane ``k`` holds columns ``k, k + 32, ...`` of each row;
-* ``z`` is the warp's dot product (a shuffle reduction), then the loss ``l`` and ``d`` are
-  computed by every lane (the same numerically stable forms as
-  :mod:`xpgd._core.losses`), weighted by ``sample_weight``;
+* a warp takes ``ROWS`` (2 to 8) consecutive rows at a time, their loads issued together
+  (memory-level parallelism); lane ``k`` holds columns ``k, k + 32, ...`` of each row;
+* each row's ``z`` is the warp's dot product (a shuffle reduction); lane ``r`` then
+  computes the loss ``l`` and ``d`` of row ``r`` (the same numerically stable forms as
+  :mod:`xpgd._core.losses`, weighted by ``sample_weight``), so the transcendental
+  functions run once per ``ROWS`` rows, and shuffles ``d`` back to every lane;
 * each lane accumulates ``d * x_ij`` for its columns, in registers (float32 data in
   float32 over one warp's rows, about ``n / (32 * warps)`` of them);
 * each block adds its warps' sums in shared memory and writes one row of float64 partial
@@ -100,31 +101,44 @@ extern "C" __global__ void xpgd_fused_terms(
                 xv[r][c] = (i < n && j < p) ? row[j] : (T)0;
             }
         }
+        // z of each row (a butterfly: every lane ends with every row's z); lane r keeps
+        // row r's, so that the loss below runs once for all ROWS rows, one row per lane.
+        T z = (T)0;
 #pragma unroll
         for (int r = 0; r < ROWS; ++r) {
-            const long long i = first + r;
-            T z = (T)0;
+            T dot = (T)0;
 #pragma unroll
-            for (int c = 0; c < COLS; ++c) z += xv[r][c] * wr[c];
+            for (int c = 0; c < COLS; ++c) dot += xv[r][c] * wr[c];
 #pragma unroll
             for (int offset = 16; offset > 0; offset >>= 1)
-                z += __shfl_xor_sync(0xffffffffu, z, offset);
-            if (i < n) {
-                z += b;
-                const T yi = y[i];
-                T l, d;
-                {LOSS}
-#if WEIGHTED
-                const T s = sw[i];
-                l *= s;
-                d *= s;
-#endif
-                loss_sum += (ACC)l;
-                d_sum += (ACC)d;
-#pragma unroll
-                for (int c = 0; c < COLS; ++c) acc[c] += (ACC)(d * xv[r][c]);
-            }
+                dot += __shfl_xor_sync(0xffffffffu, dot, offset);
+            if (lane == r) z = dot;
         }
+        const long long i = first + lane;
+        T l = (T)0, d = (T)0;
+        if (lane < ROWS && i < n) {
+            z += b;
+            const T yi = y[i];
+            {LOSS}
+#if WEIGHTED
+            const T s = sw[i];
+            l *= s;
+            d *= s;
+#endif
+        }
+        loss_sum += (ACC)l;  // lane r's rows only: summed over the lanes at the end
+        d_sum += (ACC)d;
+#pragma unroll
+        for (int r = 0; r < ROWS; ++r) {
+            const T dr = __shfl_sync(0xffffffffu, d, r);  // row r's derivative, to all lanes
+#pragma unroll
+            for (int c = 0; c < COLS; ++c) acc[c] += (ACC)(dr * xv[r][c]);
+        }
+    }
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) {
+        loss_sum += __shfl_xor_sync(0xffffffffu, loss_sum, offset);
+        d_sum += __shfl_xor_sync(0xffffffffu, d_sum, offset);
     }
 
     // The block's sums: each warp's row in shared memory, added in a fixed order.
@@ -135,7 +149,7 @@ extern "C" __global__ void xpgd_fused_terms(
         if (j < p) mine[2 + j] = acc[c];
     }
     if (lane == 0) {
-        mine[0] = loss_sum;  // every lane holds the same loss and d sums
+        mine[0] = loss_sum;  // every lane holds the warp's loss and d sums
         mine[1] = d_sum;
     }
     __syncthreads();
@@ -184,7 +198,7 @@ class FusedTerms:
         self.n, self.p = X.shape
         self.fit_intercept = fit_intercept
         cols = max(1, math.ceil(self.p / 32))
-        rows = 4 if cols <= 8 else 2  # registers: ROWS * COLS values per lane
+        rows = 8 if cols <= 4 else 4 if cols <= 8 else 2  # ROWS * COLS values per lane
         dtype = str(X.dtype)
         self.kernel = _kernel(dtype, cols, rows, loss, sample_weight is not None, fit_intercept)
         self.threads = 32 * _WARPS_PER_BLOCK
