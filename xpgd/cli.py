@@ -1,7 +1,9 @@
 """The ``xpgd`` command (also ``python -m xpgd``).
 
     xpgd demo      [--backend B] [--out DIR]           the classic experiments, built in
-    xpgd fit DATA.csv --target COLUMN [...]            the car experiment for any CSV
+    xpgd fit DATA.csv --target COLUMN [...]            the car experiment for any CSV or
+                                                       Parquet file (through Dask with
+                                                       --backend dask or --scheduler)
     xpgd backends                                      what is installed, versions, devices
     xpgd compare   [DATA.csv --target COLUMN] [...]    agreement of every backend with NumPy
 
@@ -279,46 +281,80 @@ def _fit(args: argparse.Namespace) -> int:
         return _fit_here(args)
 
 
-def _fit_here(args: argparse.Namespace) -> int:
-    from xpgd import plotting
-    from xpgd.datasets import read_csv
-    from xpgd.preprocessing import prepare
+#: Most held-out points a plot of a Dask fit draws (a seeded random sample of them).
+PLOT_SAMPLE = 1000
+#: Distinct target values the Dask path collects at most: enough to tell a class count
+#: from a continuous target without gathering every value of a big column.
+MAX_CLASSES = 100
 
-    _check_backend(args)
-    df = read_csv(args.data)
-    if args.target not in df.columns:
-        raise InputError(
-            f"target column {args.target!r} not found in {args.data}; columns "
-            f"are {list(df.columns)}"
-        )
+
+def _derived_rules(args: argparse.Namespace) -> dict[str, str]:
     derived = {}
     for rule in args.derive or []:
         name, sep, expr = rule.partition("=")
         if not sep or not name.strip():
             raise InputError(f"--derive {rule!r}: use NAME=EXPRESSION, e.g. 'Age=2020 - Year'")
         derived[name.strip()] = expr.strip()
-    y_col = df[args.target]
-    if y_col.isna().all():
+    return derived
+
+
+def _check_target(
+    args: argparse.Namespace, *, blanks: int, n_rows: int, numeric: bool, dtype: Any
+) -> str:
+    """``--model`` (None: guess it); errors for blank targets or a text target of a linear
+    model (a guessed model is linear only for a numeric target)."""
+    if blanks == n_rows:
         raise InputError(f"target column {args.target!r} has no values (all blank)")
-    if y_col.isna().any():
+    if blanks:
         raise InputError(
-            f"target column {args.target!r} has {int(y_col.isna().sum())} blank values; drop "
-            "those rows first"
+            f"target column {args.target!r} has {blanks} blank values; drop those rows first"
         )
-    model_kind = args.model or _guess_model(y_col)
-    if model_kind == "linear" and not is_numeric_column(y_col):
+    if args.model == "linear" and not numeric:
         raise InputError(
-            f"target column {args.target!r} is not numeric ({y_col.dtype}); "
+            f"target column {args.target!r} is not numeric ({dtype}); "
             "use --model logistic for class labels"
         )
+    return args.model
+
+
+def _check_classes(args: argparse.Namespace, n_classes: int, *, capped: bool = False) -> None:
+    if n_classes != 2:
+        count = f"more than {n_classes - 1}" if capped else str(n_classes)
+        raise InputError(
+            f"target column {args.target!r} has {count} class"
+            f"{'es' if n_classes != 1 else ''}; logistic regression "
+            "needs exactly 2"
+        )
+
+
+def _fit_here(args: argparse.Namespace) -> int:
+    _check_backend(args)
+    if resolve_choice(args.backend, args.device).name == "dask":
+        return _fit_dask(args)
+    if args.blocksize is not None:
+        raise InputError(
+            "--blocksize sets the size of the blocks Dask reads; use it with --backend dask "
+            "or --scheduler"
+        )
+    from xpgd import plotting
+    from xpgd.datasets import read_table
+    from xpgd.preprocessing import prepare
+
+    df = read_table(args.data)
+    if args.target not in df.columns:
+        raise InputError(
+            f"target column {args.target!r} not found in {args.data}; columns "
+            f"are {list(df.columns)}"
+        )
+    derived = _derived_rules(args)
+    y_col = df[args.target]
+    numeric = is_numeric_column(y_col)
+    blanks = int(y_col.isna().sum())
+    model_kind = _check_target(
+        args, blanks=blanks, n_rows=len(df), numeric=numeric, dtype=y_col.dtype
+    ) or _guess_model(y_col)
     if model_kind == "logistic":
-        n_classes = y_col.nunique()
-        if n_classes != 2:
-            raise InputError(
-                f"target column {args.target!r} has {n_classes} class"
-                f"{'es' if n_classes != 1 else ''}; logistic regression "
-                "needs exactly 2"
-            )
+        _check_classes(args, y_col.nunique())
     data = prepare(
         df,
         args.target,
@@ -334,13 +370,144 @@ def _fit_here(args: argparse.Namespace) -> int:
         scale_target=model_kind == "linear",
     )
     pre, out = data.preprocessor, pathlib.Path(args.out)
+    _print_sizes(args, len(df), model_kind, data)
+    model = _fit_model(args, model_kind, data)
+    written = [_plot_history(args, model, out)]
+    if model_kind == "linear":
+        pred = pre.inverse_transform_target(model.predict(data.X_test))
+        truth = pre.inverse_transform_target(data.y_test)
+        for name, fn in (
+            ("MSE", metrics.mean_squared_error),
+            ("RMSE", metrics.root_mean_squared_error),
+            ("MAE", metrics.mean_absolute_error),
+            ("R^2", metrics.r2_score),
+        ):
+            print(f"held-out {name:5s} {fn(truth, pred):.6g}")
+        written.append(
+            plotting.plot_predictions(
+                truth, pred, out / "predictions.png", title=f"{args.target}: held-out rows"
+            )
+        )
+    else:
+        pred = model.predict(data.X_test)
+        cm, labels = metrics.confusion_matrix(data.y_test, pred)
+        print(f"held-out accuracy {metrics.accuracy_score(data.y_test, pred):.4f}")
+        print(_matrix_text(cm, labels))
+        print(metrics.classification_report(data.y_test, pred))
+        written.append(plotting.plot_confusion_matrix(cm, labels, out / "confusion_matrix.png"))
+    written.append(_save_model(args, model, pre, derived, out))
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _fit_dask(args: argparse.Namespace) -> int:
+    """``xpgd fit`` through Dask: the file is read in blocks, never whole.
+
+    Passes over the data: one for the row count and the target checks, one to fit the
+    preprocessing (plus one with --classic folded into it), then the fit's own (one per
+    iteration, or one on a cluster that can keep the training rows), two for the
+    regression metrics or one for the confusion matrix, and one for the plotted sample.
+    """
+    from xpgd import plotting
+    from xpgd._backend import materialize
+    from xpgd.datasets import csv_read_errors, read_table
+    from xpgd.preprocessing import _dask_target_summary, prepare
+
+    df = read_table(args.data, backend="dask", blocksize=args.blocksize)
+    if args.target not in df.columns:
+        raise InputError(
+            f"target column {args.target!r} not found in {args.data}; columns "
+            f"are {list(df.columns)}"
+        )
+    derived = _derived_rules(args)
+    with csv_read_errors(args.data):  # a CSV block is parsed only when computed
+        summary = _dask_target_summary(df, args.target, max_classes=MAX_CLASSES)
+        n_rows = sum(summary["partition_lengths"])
+        if n_rows == 0:
+            raise InputError(f"{args.data} has no data rows")
+        numeric, values = summary["numeric"], summary["values"]
+        dtype = df._meta[args.target].dtype
+        model_kind = _check_target(
+            args, blanks=summary["missing"], n_rows=n_rows, numeric=numeric, dtype=dtype
+        ) or ("linear" if numeric and len(values) > 2 else "logistic")
+        if model_kind == "logistic":
+            _check_classes(args, len(values), capped=len(values) > MAX_CLASSES)
+        data = prepare(
+            df,
+            args.target,
+            test_size=args.test_size,
+            random_state=args.seed,
+            fit_on="all" if args.classic else "train",
+            backend="dask",
+            device=args.device,
+            dtype=args.dtype,
+            partition_lengths=summary["partition_lengths"],
+            categorical=args.categorical,
+            drop=args.drop or (),
+            derived=derived,
+            scale_target=model_kind == "linear",
+        )
+        pre, out = data.preprocessor, pathlib.Path(args.out)
+        print(
+            f"read through Dask: {len(summary['partition_lengths'])} partitions, each read "
+            "when a computation needs it"
+        )
+        _print_sizes(args, n_rows, model_kind, data)
+        model = _fit_model(args, model_kind, data)
+        written = [_plot_history(args, model, out)]
+        n_test = data.X_test.shape[0]
+        if model_kind == "linear":
+            pred = pre.inverse_transform_target(model.predict(data.X_test))
+            truth = pre.inverse_transform_target(data.y_test)
+            scores = metrics.regression_scores(truth, pred)  # chunk by chunk, two passes
+            for name, value in zip(("MSE", "RMSE", "MAE", "R^2"), scores, strict=True):
+                print(f"held-out {name:5s} {value:.6g}")
+            # A plot of a big test set would need it on the host: draw a sample of it.
+            if n_test > PLOT_SAMPLE:
+                rows = np.sort(
+                    np.random.default_rng(args.seed).choice(n_test, PLOT_SAMPLE, replace=False)
+                )
+                truth, pred = truth[rows], pred[rows]
+            xp = array_api_compat.array_namespace(truth)
+            truth, pred = materialize(truth, pred, xp=xp)  # one pass for both
+            shown = min(n_test, PLOT_SAMPLE)
+            written.append(
+                plotting.plot_predictions(
+                    truth,
+                    pred,
+                    out / "predictions.png",
+                    title=f"{args.target}: held-out rows"
+                    + ("" if shown == n_test else f" ({shown} of {n_test}, random)"),
+                )
+            )
+            print(
+                f"predictions.png plots {shown} of the {n_test} held-out rows"
+                + ("" if shown == n_test else " (a seeded random sample: the plot stays small)")
+            )
+        else:
+            pred = model.predict(data.X_test)
+            cm, labels = metrics.confusion_matrix(data.y_test, pred, labels=model.classes_)
+            cm = xpgd.to_numpy(cm)  # one pass; everything below comes from these counts
+            print(f"held-out accuracy {float(np.trace(cm) / cm.sum()):.4f}")
+            print(_matrix_text(cm, labels))
+            print(metrics.classification_report_from_matrix(cm, labels))
+            written.append(plotting.plot_confusion_matrix(cm, labels, out / "confusion_matrix.png"))
+    written.append(_save_model(args, model, pre, derived, out))
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _print_sizes(args: argparse.Namespace, n_rows: int, model_kind: str, data: Any) -> None:
     fitted_on = "all rows, as the classic" if args.classic else "the training rows"
     print(
-        f"{args.data}: {len(df)} rows; target {args.target!r}; {model_kind} regression; "
-        f"{len(pre.feature_names_out_)} features after encoding; "
+        f"{args.data}: {n_rows} rows; target {args.target!r}; {model_kind} regression; "
+        f"{len(data.preprocessor.feature_names_out_)} features after encoding; "
         f"{data.X_train.shape[0]} training rows, {data.X_test.shape[0]} held out "
         f"(preprocessing fitted on {fitted_on})"
     )
+
+
+def _fit_model(args: argparse.Namespace, model_kind: str, data: Any) -> Any:
     estimator_cls = xpgd.LinearRegression if model_kind == "linear" else xpgd.LogisticRegression
     options: dict[str, Any] = {
         "solver": args.solver,
@@ -366,36 +533,23 @@ def _fit_here(args: argparse.Namespace) -> int:
         f"fitted by {model.solver_} in {model.n_iter_} iterations; cost "
         f"{float(model.loss_history_[0]):.6g} -> {float(model.loss_history_[-1]):.6g}"
     )
-    written = [
-        plotting.plot_cost_history(
-            model.loss_history_,
-            out / "cost_history.png",
-            title=f"{args.target}: cost per iteration",
-        )
-    ]
-    if model_kind == "linear":
-        pred = pre.inverse_transform_target(model.predict(data.X_test))
-        truth = pre.inverse_transform_target(data.y_test)
-        for name, fn in (
-            ("MSE", metrics.mean_squared_error),
-            ("RMSE", metrics.root_mean_squared_error),
-            ("MAE", metrics.mean_absolute_error),
-            ("R^2", metrics.r2_score),
-        ):
-            print(f"held-out {name:5s} {fn(truth, pred):.6g}")
-        written.append(
-            plotting.plot_predictions(
-                truth, pred, out / "predictions.png", title=f"{args.target}: held-out rows"
-            )
-        )
-    else:
-        pred = model.predict(data.X_test)
-        cm, labels = metrics.confusion_matrix(data.y_test, pred)
-        print(f"held-out accuracy {metrics.accuracy_score(data.y_test, pred):.4f}")
-        print(_matrix_text(cm, labels))
-        print(metrics.classification_report(data.y_test, pred))
-        written.append(plotting.plot_confusion_matrix(cm, labels, out / "confusion_matrix.png"))
-    saved = xpgd._io.save(
+    return model
+
+
+def _plot_history(args: argparse.Namespace, model: Any, out: pathlib.Path) -> pathlib.Path:
+    from xpgd import plotting
+
+    return plotting.plot_cost_history(
+        model.loss_history_,
+        out / "cost_history.png",
+        title=f"{args.target}: cost per iteration",
+    )
+
+
+def _save_model(
+    args: argparse.Namespace, model: Any, pre: Any, derived: dict[str, str], out: pathlib.Path
+) -> pathlib.Path:
+    return xpgd._io.save(
         model,
         out / "model.npz",
         extra={
@@ -408,8 +562,6 @@ def _fit_here(args: argparse.Namespace) -> int:
             "drop": list(args.drop or []),
         },
     )
-    print("wrote " + ", ".join(str(p) for p in [*written, saved]))
-    return 0
 
 
 def _guess_model(y: Any) -> str:
@@ -495,8 +647,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="seed of the train/test split")
     demo.set_defaults(func=_demo)
 
-    fit = sub.add_parser("fit", help="fit a CSV: metrics on a held-out split, plots, model")
-    fit.add_argument("data", help="CSV file")
+    fit = sub.add_parser(
+        "fit", help="fit a CSV or Parquet file: metrics on a held-out split, plots, model"
+    )
+    fit.add_argument(
+        "data",
+        help="a .csv or .parquet file (the suffix tells the format); with --backend dask "
+        "or --scheduler it is read through Dask, in blocks, never whole",
+    )
     fit.add_argument("--target", required=True, help="the column to predict")
     fit.add_argument(
         "--model",
@@ -525,6 +683,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="fit on an existing dask.distributed cluster (e.g. tcp://127.0.0.1:8786); "
         "implies --backend dask",
+    )
+    fit.add_argument(
+        "--blocksize",
+        default=None,
+        metavar="SIZE",
+        help="with Dask: bytes per partition of the file, e.g. 64MB (default: Dask's)",
     )
     fit.add_argument("--out", default="xpgd-output", help="folder for plots and model.npz")
     fit.add_argument("--test-size", type=float, default=0.2)

@@ -1,5 +1,5 @@
 """Real datasets that ship with an installed dependency, synthetic data of any size, and
-CSV reading with clear errors.
+CSV / Parquet reading with clear errors, whole (pandas) or lazily in blocks (Dask).
 
 iris and diabetes come from scikit-learn's bundled copies (no download, no file); it is
 imported only when one of them is loaded (``pip install 'xpgd[examples]'``).
@@ -12,8 +12,10 @@ the same rows whatever the backend, the dtype's precision aside, and whatever th
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import pathlib
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -24,12 +26,15 @@ __all__ = [
     "GENERATION_ROWS",
     "Dataset",
     "ar1_columns",
+    "csv_read_errors",
     "load_diabetes",
     "load_iris",
     "make_classification",
     "make_regression",
     "read_csv",
     "read_npy",
+    "read_parquet",
+    "read_table",
     "save_npy",
 ]
 
@@ -88,23 +93,248 @@ def load_diabetes() -> Dataset:
     return Dataset(raw.data, raw.target, list(raw.feature_names), ["progression"], "diabetes")
 
 
-def read_csv(path: str | pathlib.Path) -> Any:
-    """Read a CSV into a DataFrame, with one clear error for each way it can fail."""
-    import pandas as pd
+# --------------------------------------------------------------------------- tables
 
+#: Compression suffixes after ``.csv`` (``data.csv.gz``), which pandas and Dask recognise.
+_COMPRESSED = (".gz", ".bz2", ".zip", ".xz", ".zst")
+#: Suffixes read as Parquet (a file, or a folder of files as Dask and Spark write them).
+PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+
+
+def _frame_backend(backend: str | None) -> str:
+    name = "pandas" if backend is None else backend
+    if name not in ("pandas", "dask"):
+        from xpgd.exceptions import InvalidParameterError
+
+        raise InvalidParameterError(
+            f"backend={backend!r}; use 'pandas' (the whole file in memory) or 'dask' "
+            "(lazily, one block at a time)"
+        )
+    return name
+
+
+def _dask_dataframe() -> Any:
+    try:
+        import dask.dataframe as dd
+    except ImportError as exc:  # dask itself, or the pyarrow that dask.dataframe needs
+        raise InputError(
+            f"reading through Dask needs dask.dataframe and pyarrow ({exc}): "
+            "pip install 'xpgd[dask]'"
+        ) from None
+    return dd
+
+
+def _require_pyarrow() -> None:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise InputError(
+            "reading Parquet needs pyarrow: pip install 'xpgd[parquet]' (or 'pyarrow>=14')"
+        ) from None
+
+
+def _is_csv(path: pathlib.Path) -> bool:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes[-1:] == [".csv"]:
+        return True
+    return len(suffixes) >= 2 and suffixes[-2] == ".csv" and suffixes[-1] in _COMPRESSED
+
+
+def _existing(path: str | pathlib.Path) -> pathlib.Path:
     path = pathlib.Path(path)
     if not path.exists():
         raise InputError(f"no such file: {path}")
+    return path
+
+
+def read_table(
+    path: str | pathlib.Path, *, backend: str | None = "pandas", blocksize: Any = None
+) -> Any:
+    """Read a CSV or Parquet file, the format told by its suffix.
+
+    ``.csv`` (also ``.csv.gz`` and the other compressed forms) goes to :func:`read_csv`,
+    ``.parquet`` / ``.pq`` / ``.parq`` (a file or a folder of files) to
+    :func:`read_parquet`; ``backend`` and ``blocksize`` as there.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, its suffix names neither format, or it cannot be read.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import pandas as pd
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "data.csv"
+    >>> pd.DataFrame({"x": [1.0, 2.0], "y": [3.0, 4.0]}).to_csv(path, index=False)
+    >>> read_table(path).shape
+    (2, 2)
+    >>> read_table(path, backend="dask").npartitions
+    1
+    """
+    path = _existing(path)
+    if _is_csv(path):
+        return read_csv(path, backend=backend, blocksize=blocksize)
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        return read_parquet(path, backend=backend, blocksize=blocksize)
+    raise InputError(
+        f"cannot tell the format of {path} from its suffix {path.suffix or '(none)'!r}; "
+        "use a .csv or .parquet file (rename it if it is one of those)"
+    )
+
+
+def read_csv(
+    path: str | pathlib.Path, *, backend: str | None = "pandas", blocksize: Any = None
+) -> Any:
+    """Read a CSV into a DataFrame, with one clear error for each way it can fail.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+    backend : {"pandas", "dask"}, default "pandas"
+        ``"pandas"`` reads the whole file into memory. ``"dask"`` returns a lazy
+        ``dask.dataframe.DataFrame`` read one block of ``blocksize`` bytes per partition,
+        only when (and where) a partition is computed: a file bigger than memory can go
+        through :func:`xpgd.preprocessing.prepare` and a fit. Dask infers the column
+        types from the start of the file; a column whose values change type further
+        down gives an error when that block is read. A compressed file cannot be split:
+        it is one partition.
+    blocksize : int or str, optional
+        Bytes per partition with Dask (``"64MB"``, ``2**26``); default Dask's.
+
+    Returns
+    -------
+    pandas.DataFrame or dask.dataframe.DataFrame
+
+    Raises
+    ------
+    InputError
+        If the file is missing, a directory, empty, has a header but no rows, or is not
+        parseable CSV (for Dask: checked on its first row here, on every block when read).
+    """
+
+    name = _frame_backend(backend)
+    path = _existing(path)
     if path.is_dir():
         raise InputError(f"{path} is a directory, not a CSV file")
+    if name == "dask":
+        dd = _dask_dataframe()
+        # The first row, read here (a few bytes), gives the same errors as pandas for an
+        # empty file, a header without rows or an unparseable start; Dask reads its own
+        # sample of the file for the column types below.
+        head = _read_csv_pandas(path, nrows=1)
+        if head.shape[0] == 0:
+            raise InputError(f"{path} has a header but no data rows")
+        compressed = path.suffix.lower() in _COMPRESSED
+        with csv_read_errors(path):
+            return dd.read_csv(
+                str(path),
+                blocksize=None if compressed else ("default" if blocksize is None else blocksize),
+            )
+    df = _read_csv_pandas(path)
+    if df.shape[0] == 0:
+        raise InputError(f"{path} has a header but no data rows")
+    return df
+
+
+def _read_csv_pandas(path: pathlib.Path, **options: Any) -> Any:
+    import pandas as pd
+
+    with csv_read_errors(path):
+        return pd.read_csv(path, **options)
+
+
+@contextlib.contextmanager
+def csv_read_errors(path: str | pathlib.Path) -> Iterator[None]:
+    """Turn pandas' and Dask's CSV parsing errors into one :class:`InputError` naming
+    ``path``: wrap reads, and with Dask every computation that reads the file (a block is
+    parsed only then)."""
+    import pandas as pd
+
     try:
-        df = pd.read_csv(path)
+        yield
     except pd.errors.EmptyDataError:
         raise InputError(f"{path} is empty: no header and no rows") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot parse {path} as CSV: {exc}") from None
+        message = str(exc).split("Original Message:")[-1].strip()
+        raise InputError(f"cannot parse {path} as CSV: {message}") from None
+    except ValueError as exc:
+        if not str(exc).startswith("Mismatched dtypes found in `pd.read_csv`"):
+            raise
+        columns = _mismatched_columns(str(exc))
+        raise InputError(
+            f"the values of column{'s' if len(columns) != 1 else ''} {columns} in {path} "
+            "change type after the start of the file, from which Dask infers the types; "
+            "make each column one type, read it with dask.dataframe.read_csv(path, "
+            "dtype={...}), or read it whole with pandas (without --backend dask)"
+        ) from None
+
+
+def _mismatched_columns(message: str) -> list[str]:
+    """The column names in the table of Dask's "Mismatched dtypes" error."""
+    names = []
+    for line in message.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and line.startswith("|") and cells[0] != "Column":
+            names.append(cells[0])
+    return names
+
+
+def read_parquet(
+    path: str | pathlib.Path, *, backend: str | None = "pandas", blocksize: Any = None
+) -> Any:
+    """Read a Parquet file (or a folder of them) into a DataFrame, with clear errors.
+
+    Needs ``pyarrow`` (``pip install 'xpgd[parquet]'``; the ``dask`` extra has it too).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A ``.parquet`` file, or a folder of them (as Dask and Spark write).
+    backend : {"pandas", "dask"}, default "pandas"
+        ``"pandas"`` reads it all into memory; ``"dask"`` returns a lazy
+        ``dask.dataframe.DataFrame`` whose partitions (row groups, or groups of them up to
+        ``blocksize``) are read only when computed.
+    blocksize : int or str, optional
+        With Dask, the most bytes per partition (row groups are never split); default
+        Dask's.
+
+    Returns
+    -------
+    pandas.DataFrame or dask.dataframe.DataFrame
+
+    Raises
+    ------
+    InputError
+        If pyarrow is missing, the path is missing, it is not Parquet, or (a single file)
+        it has no rows.
+    """
+    name = _frame_backend(backend)
+    path = _existing(path)
+    _require_pyarrow()
+    if name == "dask":
+        dd = _dask_dataframe()
+        try:
+            ddf = dd.read_parquet(
+                str(path), blocksize="default" if blocksize is None else blocksize
+            )
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            message = str(exc).split("Original Message:")[-1].strip()
+            raise InputError(f"cannot read {path} as Parquet: {message}") from None
+        if path.is_file():  # the row count is in the footer: no data read
+            import pyarrow.parquet as pq
+
+            if pq.read_metadata(path).num_rows == 0:
+                raise InputError(f"{path} has no data rows")
+        return ddf
+    import pandas as pd
+
+    try:
+        df = pd.read_parquet(path)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read {path} as Parquet: {exc}") from None
     if df.shape[0] == 0:
-        raise InputError(f"{path} has a header but no data rows")
+        raise InputError(f"{path} has no data rows")
     return df
 
 

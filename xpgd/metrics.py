@@ -21,13 +21,16 @@ from xpgd.exceptions import InputError
 
 __all__ = [
     "ClassScores",
+    "RegressionScores",
     "accuracy_score",
     "classification_report",
+    "classification_report_from_matrix",
     "confusion_matrix",
     "mean_absolute_error",
     "mean_squared_error",
     "precision_recall_f1",
     "r2_score",
+    "regression_scores",
     "root_mean_squared_error",
 ]
 
@@ -128,6 +131,66 @@ def r2_score(y_true: Any, y_pred: Any, *, sample_weight: Any = None) -> float:
     return float(np.mean(scores))
 
 
+class RegressionScores(NamedTuple):
+    """:func:`regression_scores`: the four regression metrics, as Python floats."""
+
+    mse: float
+    rmse: float
+    mae: float
+    r2: float
+
+
+def regression_scores(y_true: Any, y_pred: Any, *, sample_weight: Any = None) -> RegressionScores:
+    """MSE, RMSE, MAE and R^2 together, in two streaming passes over the data.
+
+    The same numbers as :func:`mean_squared_error`, :func:`root_mean_squared_error`,
+    :func:`mean_absolute_error` and :func:`r2_score` (to rounding), for data that should
+    be read as few times as possible: lazy Dask arrays whose chunks are re-read (say, a
+    CSV parsed again) at each computation. The first pass sums the weights, the squared
+    and absolute errors and ``y_true``; the second, given the mean, the squared
+    deviations of ``y_true``. Each is a plain reduction, so no chunk is held in memory
+    between them (:func:`r2_score` computes the mean and the deviations in one graph,
+    which keeps ``y_true``'s chunks until the mean is known).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> scores = regression_scores(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 5.0]))
+    >>> scores.mse, scores.mae, scores.r2
+    (1.3333333333333333, 0.6666666666666666, -1.0)
+    """
+    t, p, xp = _float_pair(y_true, y_pred)
+    dev = device_of(p)
+    if sample_weight is None:
+        w, weight = None, float(t.shape[0])
+    else:
+        w = xp.astype(follow(sample_weight, p, xp, what="sample_weight"), t.dtype)
+        if tuple(w.shape) != (t.shape[0],):
+            raise InputError(f"sample_weight has shape {tuple(w.shape)}, expected ({t.shape[0]},)")
+        if t.ndim == 2:
+            w = w[:, None]
+
+    def wsum(v: Array) -> Array:
+        return xp.sum(v if w is None else w * v, axis=0)
+
+    d = t - p
+    parts = [wsum(d * d), wsum(xp.abs(d)), wsum(t)]
+    if w is not None:
+        parts.append(xp.sum(w))
+    sums = [np.atleast_1d(to_numpy(a)).astype(np.float64) for a in materialize(*parts, xp=xp)]
+    if w is not None:
+        weight = float(sums.pop()[0])
+    sq, ab, mean = sums[0] / weight, sums[1] / weight, sums[2] / weight
+    centre = xp.asarray(mean if t.ndim == 2 else mean[0], dtype=t.dtype, device=dev)
+    (tot,) = materialize(wsum((t - centre) ** 2), xp=xp)
+    tot = np.atleast_1d(to_numpy(tot)).astype(np.float64) / weight
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(tot > 0, 1.0 - sq / np.where(tot > 0, tot, 1.0), (sq == 0) * 1.0)
+    return RegressionScores(
+        float(np.mean(sq)), float(np.mean(np.sqrt(sq))), float(np.mean(ab)), float(np.mean(r2))
+    )
+
+
 def accuracy_score(y_true: Any, y_pred: Any, *, sample_weight: Any = None) -> float:
     """Fraction (or weighted fraction) of exactly matching labels."""
     t, p, xp = _label_pair(y_true, y_pred)
@@ -203,6 +266,11 @@ class ClassScores(NamedTuple):
 def precision_recall_f1(y_true: Any, y_pred: Any, *, labels: Any = None) -> ClassScores:
     """Precision, recall, F1 and support for each class (0 where undefined)."""
     cm, labels = confusion_matrix(y_true, y_pred, labels=labels)
+    return _class_scores(cm, labels)
+
+
+def _class_scores(cm: Array, labels: Any) -> ClassScores:
+    """Per-class scores from a confusion matrix (in its namespace)."""
     xp = array_namespace(cm)
     counts = xp.astype(cm, default_float(xp, device_of(cm)))
     hits = _diag(counts, xp)
@@ -235,8 +303,59 @@ def classification_report(
     labels are; only the small table is fetched.
     """
     scores = precision_recall_f1(y_true, y_pred, labels=labels)
+    xp = array_namespace(scores.precision)
     labels = to_numpy(scores.labels)
-    rows = [to_numpy(a) for a in (scores.precision, scores.recall, scores.f1, scores.support)]
+    table = materialize(scores.precision, scores.recall, scores.f1, scores.support, xp=xp)
+    accuracy = accuracy_score(y_true, y_pred)  # over every sample, as scikit-learn reports it
+    n = int(_label_pair(y_true, y_pred)[1].shape[0])
+    return _report(labels, [to_numpy(a) for a in table], accuracy, n, target_names, digits)
+
+
+def classification_report_from_matrix(
+    matrix: Any, labels: Any, *, target_names: list[str] | None = None, digits: int = 3
+) -> str:
+    """:func:`classification_report` from a confusion matrix of counts.
+
+    For data read as few times as possible (a lazy Dask array, re-read at each
+    computation): compute :func:`confusion_matrix` once, then the report, accuracy
+    included (the matrix's trace over its total: every sample, when ``labels`` covers
+    every label present), comes from its k x k counts alone.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cm, labels = confusion_matrix(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]))
+    >>> print(classification_report_from_matrix(cm, labels))  # doctest: +NORMALIZE_WHITESPACE
+                 precision    recall  f1-score   support
+    <BLANKLINE>
+               0     1.000     0.500     0.667         2
+               1     0.667     1.000     0.800         2
+    <BLANKLINE>
+        accuracy                         0.750         4
+       macro avg     0.833     0.750     0.733         4
+    weighted avg     0.833     0.750     0.733         4
+    """
+    cm = np.asarray(to_numpy(matrix)).astype(np.int64)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        raise InputError(f"matrix must be square (n_labels, n_labels), got {cm.shape}")
+    labels = np.asarray(to_numpy(labels) if not is_host_input(labels) else labels)
+    if labels.shape != (cm.shape[0],):
+        raise InputError(f"{labels.shape[0]} labels for a {cm.shape[0]} x {cm.shape[0]} matrix")
+    scores = _class_scores(cm, labels)
+    table = [scores.precision, scores.recall, scores.f1, scores.support]
+    total = int(cm.sum())
+    accuracy = float(np.trace(cm) / total) if total else 0.0
+    return _report(labels, table, accuracy, total, target_names, digits)
+
+
+def _report(
+    labels: np.ndarray,
+    rows: list[np.ndarray],
+    accuracy: float,
+    n: int,
+    target_names: list[str] | None,
+    digits: int,
+) -> str:
     names = [str(v) for v in labels] if target_names is None else list(target_names)
     if len(names) != len(labels):
         raise InputError(f"target_names has {len(names)} names for {len(labels)} labels")
@@ -248,9 +367,7 @@ def classification_report(
         lines.append(f"{name:>{width}} {p:9.{digits}f} {r:9.{digits}f} {f:9.{digits}f} {s:9d}")
     support = rows[3]
     total = int(support.sum())
-    accuracy = accuracy_score(y_true, y_pred)  # over every sample, as scikit-learn reports it
     lines.append("")
-    n = int(_label_pair(y_true, y_pred)[1].shape[0])
     lines.append(f"{'accuracy':>{width}} {'':>9} {'':>9} {accuracy:9.{digits}f} {n:9d}")
     for avg, weights in (("macro avg", None), ("weighted avg", support if total else None)):
         p, r, f = (float(np.average(rows[k], weights=weights)) for k in range(3))
