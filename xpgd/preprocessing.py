@@ -466,9 +466,14 @@ def _numeric_column(df: Any, name: str, *, rows: np.ndarray | None = None) -> An
     bad = ~np.isfinite(col.to_numpy())
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
+        where = (
+            f"(first at row {first})"
+            if rows is None  # a partition: say which rows were looked at
+            else f"in rows {int(rows[0])} to {int(rows[-1])} (first at row {int(rows[first])})"
+        )
         raise InputError(
-            f"column {name!r} has {int(bad.sum())} missing or infinite values (first at row "
-            f"{first if rows is None else int(rows[first])}); fill or drop them first"
+            f"column {name!r} has {int(bad.sum())} missing or infinite values {where}; fill "
+            "or drop them first"
         )
     return col
 
