@@ -49,7 +49,7 @@ def main() -> None:
             threads_per_worker=1,
             processes=True,
             memory_limit=args.memory,
-            dashboard_address=None,
+            dashboard_address=":0",
         ) as cluster,
         Client(cluster) as client,
     ):

@@ -87,7 +87,7 @@ def cluster_client():
             threads_per_worker=1,
             processes=True,
             memory_limit="1GiB",
-            dashboard_address=None,
+            dashboard_address=":0",
         ) as cluster,
         distributed.Client(cluster) as client,
     ):

@@ -52,6 +52,7 @@ __all__ = [
     "LinearObjective",
     "RowReduce",
     "add_parts",
+    "block_column_sums",
     "block_gram",
     "block_moments",
     "block_terms",
@@ -181,8 +182,24 @@ def add_parts(parts: list[tuple[Array, ...]]) -> tuple[Array, ...]:
     return total
 
 
+def block_column_sums(
+    X: Array, sample_weight: Array | None, origin: Array, *, xp: Namespace
+) -> tuple[Array, Array]:
+    """``sum S d`` and ``sum S d^2`` over the rows given, with ``d = X - origin`` (a
+    temporary the size of the rows given) and ``S`` the weights."""
+    d = X - origin
+    if sample_weight is None:
+        return xp.sum(d, axis=0), xp.sum(d * d, axis=0)
+    return sample_weight @ d, sample_weight @ (d * d)
+
+
 def column_stats(
-    X: Array, sample_weight: Array | None, *, xp: Namespace, block_bytes: int = 1 << 21
+    X: Array,
+    sample_weight: Array | None,
+    *,
+    xp: Namespace,
+    reduce: RowReduce | None = None,
+    block_bytes: int = 1 << 21,
 ) -> tuple[Array, Array]:
     """Weighted column means and standard deviations of X, in one pass over row blocks.
 
@@ -191,25 +208,26 @@ def column_stats(
     row, which avoids the cancellation of ``E[x^2] - E[x]^2`` for columns with a large
     offset; temporaries are one block, never a copy of X. A zero spread becomes 1: any
     positive scale gives the same optimum (it is a change of variables).
+
+    The blocks are ``reduce``'s (the backend's reducer, with ``matmul_bound``: on a GPU
+    a few large blocks, on the CPU cache-sized blocks on every core); without one, blocks
+    of ``block_bytes`` (Dask: one expression over its own chunks).
     """
     n = X.shape[0]
-    itemsize = xp.finfo(X.dtype).bits // 8
-    block_rows = max(1, block_bytes // max(1, X.shape[1] * itemsize))
-    if is_lazy_array(X):
-        block_rows = n  # Dask is already blocked: one expression over its chunks
+    if reduce is None:
+        itemsize = xp.finfo(X.dtype).bits // 8
+        block_rows = max(1, block_bytes // max(1, X.shape[1] * itemsize))
+        reduce = whole_rows if is_lazy_array(X) else row_blocks(block_rows)
     origin = X[0, :]
-    first = second = None
     total = float(n) if sample_weight is None else xp.sum(sample_weight)
-    for start in range(0, n, block_rows):
-        stop = min(start + block_rows, n)  # out-of-bounds slices are not in the standard
-        d = X[start:stop, :] - origin
-        if sample_weight is None:
-            s1, s2 = xp.sum(d, axis=0), xp.sum(d * d, axis=0)
-        else:
-            sw = sample_weight[start:stop]
-            s1, s2 = sw @ d, sw @ (d * d)
-        first = s1 if first is None else first + s1
-        second = s2 if second is None else second + s2
+
+    def part(lo: int, hi: int) -> tuple[Array, Array]:
+        if lo == 0 and hi == n:
+            return block_column_sums(X, sample_weight, origin, xp=xp)
+        sw = None if sample_weight is None else sample_weight[lo:hi]
+        return block_column_sums(X[lo:hi, :], sw, origin, xp=xp)
+
+    first, second = reduce(part, n, matmul_bound=True)
     shift = first / total
     return stats_from_moments(origin, shift, second / total - shift * shift, xp=xp)
 
@@ -296,7 +314,7 @@ class LinearObjective:
 
     def _column_stats(self) -> tuple[Array | None, Array | None]:
         if self._stats is None:
-            mean, sd = column_stats(self.X, self.sample_weight, xp=self.xp)
+            mean, sd = column_stats(self.X, self.sample_weight, xp=self.xp, reduce=self.row_reduce)
             self._stats = (mean if self.fit_intercept else None, sd)
         return self._stats
 
