@@ -149,6 +149,10 @@ def test_transform_of_another_frame_counts_its_rows_once():
     np.testing.assert_allclose(y.compute(), y_ref, rtol=1e-12, atol=1e-12)
     X_only, none = pre.transform(new.drop(columns=["Price"]))
     assert none is None and X_only.shape == X.shape
+    # Lazy arrays keep the fit they were made with, even if the preprocessor is refitted.
+    pre.fit(dd.from_pandas(_cars(100, seed=11).assign(Fuel="Petrol"), npartitions=2))
+    assert "Fuel_CNG" not in pre.feature_names_out_
+    np.testing.assert_allclose(X.compute(), X_ref, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("handle_unknown", ["ignore", "error"])

@@ -27,6 +27,7 @@ by the same pandas code, with known chunk sizes, ready for the estimators' chunk
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -401,6 +402,9 @@ class TabularPreprocessor:
         scaled = self.target in self.scale_
         y_dtype = np.dtype(dtype) if scaled else y_meta.dtype if y_meta is not None else None
         counts = lengths if counts is None else counts
+        # The tasks get a copy: refitting this object later must not change arrays
+        # already handed out (their columns and scaling are fixed now).
+        fitted = copy.deepcopy(self)
         encode = dask.delayed(_encode_partition, pure=True, nout=2)
         offsets = np.cumsum([0, *lengths])
         X_parts, y_parts = [], []
@@ -408,7 +412,7 @@ class TabularPreprocessor:
             if counts[i] == 0 and (X_parts or i < len(parts) - 1):
                 continue  # no rows of this partition wanted: no chunk (keep at least one)
             X_i, y_i = encode(
-                self,
+                fitted,
                 part,
                 int(lengths[i]),
                 int(offsets[i]),
