@@ -20,12 +20,14 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from xpgd._backend import (
+    DEVICE_BLOCK_BYTES,
     _Choice,
     follow,
     host_array,
     is_host_input,
     is_lazy,
     materialize,
+    namespace_name,
     place,
     to_numpy,
 )
@@ -96,7 +98,11 @@ def _host_numeric(X: Any, what: str) -> np.ndarray:
 
 def _all_finite(x: Array, xp: Namespace, block_bytes: int = 1 << 21) -> Array:
     """``all(isfinite(x))`` over row blocks, so the boolean temporary is one block, not a
-    second copy of X's shape (Dask arrays are one expression: they are chunked already)."""
+    second copy of X's shape (Dask arrays are one expression: they are chunked already).
+    Blocks are cache-sized on NumPy, :data:`~xpgd._backend.DEVICE_BLOCK_BYTES` elsewhere
+    (a GPU wants a few large kernels, not thousands of small ones)."""
+    if namespace_name(xp) != "numpy":
+        block_bytes = max(block_bytes, DEVICE_BLOCK_BYTES)
     rows = x.shape[0] if x.ndim else 1
     itemsize = xp.finfo(x.dtype).bits // 8 if xp.isdtype(x.dtype, "real floating") else 8
     step = max(1, block_bytes // max(1, math.prod(x.shape[1:]) * itemsize))
