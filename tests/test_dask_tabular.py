@@ -547,7 +547,7 @@ def test_fit_on_a_cluster_reads_through_dask(car_files, tmp_path, capsys):
             threads_per_worker=1,
             processes=True,
             memory_limit="1GiB",
-            dashboard_address=None,
+            dashboard_address=":0",  # a free port: 8787 may be taken
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
