@@ -766,9 +766,10 @@ def row_reducer(X: Array, xp: Namespace, *, threads: int | None = None) -> Any:
 
     NumPy on the CPU: blocks of about :data:`BLOCK_BYTES`, on up to ``threads`` threads
     (default: the CPUs this process may use): one read of X per evaluation, every core
-    busy. Other eager backends (GPUs): all rows at once (large matmuls), except the normal
-    equations' moments, in blocks of at most :data:`DEVICE_BLOCK_BYTES` and 5% of X (their
-    centred block ``X_b - origin`` is a temporary). Dask: all rows (it has its own chunks).
+    busy. Other eager backends (GPUs): all rows at once (large matmuls), except the passes
+    marked ``matmul_bound`` (the normal equations' moments, the column statistics), in
+    blocks of at most :data:`DEVICE_BLOCK_BYTES` and 2.5% of X (their centred block
+    ``X_b - origin`` is a temporary). Dask: all rows (it has its own chunks).
     """
     from xpgd._core.objective import row_blocks, whole_rows
 
@@ -784,9 +785,11 @@ def row_reducer(X: Array, xp: Namespace, *, threads: int | None = None) -> Any:
     return row_blocks(block) if workers <= 1 else ThreadedRows(block, workers)
 
 
-#: Bytes of X per block of the normal equations' moments on a GPU (at most; also at most
-#: 5% of X): the centred block is a temporary of that size, never a copy of all of X.
-DEVICE_BLOCK_BYTES = 256 << 20
+#: Bytes of X per block of the blocked passes on a GPU (the normal equations' moments,
+#: the column statistics), at most; also at most 2.5% of X. Each such pass holds two
+#: temporaries of a block's size (``X_b - origin`` and its square or weighted copy), so
+#: together they stay within 5% of X, never a copy of all of it.
+DEVICE_BLOCK_BYTES = 128 << 20
 
 
 def _device_rows(X: Array, xp: Namespace) -> Any:
@@ -794,7 +797,7 @@ def _device_rows(X: Array, xp: Namespace) -> Any:
 
     n, p = X.shape
     row_bytes = max(1, p * (xp.finfo(X.dtype).bits // 8))
-    limit = min(DEVICE_BLOCK_BYTES, n * row_bytes // 20)
+    limit = min(DEVICE_BLOCK_BYTES, n * row_bytes // 40)
     blocked = row_blocks(max(256, limit // row_bytes))
 
     def reduce(part: Any, n: int, *, matmul_bound: bool = False) -> tuple[Array, ...]:
