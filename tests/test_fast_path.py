@@ -99,3 +99,118 @@ def test_blocked_column_stats_equal_one_block(backend, rng):
         whole = column_stats(X, weights, xp=backend.xp, block_bytes=1 << 30)
         for a, b in zip(small, whole, strict=True):
             assert_close(a, b, rtol=1e-12)
+
+
+# ------------------------------------------------------------------ compiled CPU kernel
+
+
+def _numba_kernels():
+    pytest.importorskip(
+        "numba", reason="Numba is not installed: pip install 'xpgd[numba]' (the CPU kernel)"
+    )
+    import xpgd._numba
+
+    return xpgd._numba
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("intercept", [True, False])
+@pytest.mark.parametrize(("n", "p"), [(1, 1), (7, 3), (16_389, 5), (20_003, 100)])
+def test_compiled_kernel_equals_the_plain_path(dtype, loss, weighted, intercept, n, p, rng):
+    # The same sums as block_terms in float64 on the same data (the reference), in
+    # another order: float64 to 1e-12; float32 within its rounding (chunks of 16384 rows
+    # summed in float32, then in float64), far inside the 1e-4 the issue allows.
+    kernels = _numba_kernels()
+    from xpgd._backend import namespace
+    from xpgd._core.objective import block_terms
+
+    X = (rng.normal(size=(n, p)) + 0.5).astype(dtype)
+    y = (rng.uniform(size=n) < 0.4) if loss == "logistic" else rng.normal(size=n)
+    y = y.astype(dtype)
+    sw = rng.uniform(0.2, 3.0, size=n).astype(dtype) if weighted else None
+    theta = (rng.normal(size=p + intercept) / np.sqrt(p)).astype(dtype)
+    fused = kernels.fused_terms(X, y, sw, loss, intercept)
+    assert fused is not None
+    value, grad = fused(theta)
+    assert value.dtype == X.dtype and grad.dtype == X.dtype and grad.shape == theta.shape
+    ref_value, ref_grad = block_terms(
+        theta.astype(np.float64),
+        X.astype(np.float64),
+        y.astype(np.float64),
+        None if sw is None else sw.astype(np.float64),
+        family=get_loss(loss),
+        fit_intercept=intercept,
+        xp=namespace("numpy"),
+    )
+    rtol = 1e-12 if dtype == "float64" else 1e-5
+    np.testing.assert_allclose(float(value), ref_value, rtol=rtol)
+    np.testing.assert_allclose(grad, ref_grad, rtol=0, atol=rtol * np.abs(ref_grad).max())
+    again = fused(theta)
+    assert float(again[0]) == float(value)  # chunked in a fixed order: deterministic
+    np.testing.assert_array_equal(again[1], grad)
+
+
+def test_compiled_kernel_applies_only_where_it_can(rng):
+    kernels = _numba_kernels()
+    X, y = rng.normal(size=(50, 4)), rng.normal(size=50)
+    assert kernels.fused_terms(X, y, None, "squared", True) is not None
+    assert kernels.fused_terms(np.asfortranarray(X), y, None, "squared", True) is None
+    assert kernels.fused_terms(X, y.astype(np.float32), None, "squared", True) is None
+    assert kernels.fused_terms(X, y[:, None], None, "squared", True) is None
+    assert kernels.fused_terms(X, y, None, "multinomial", True) is None
+    assert kernels.fused_terms(X.astype(np.int64), y, None, "squared", True) is None
+    assert kernels.fused_terms(X[:0], y[:0], None, "squared", True) is None
+
+
+@pytest.mark.parametrize("kind", ["linear", "logistic"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fits_take_the_compiled_kernel_and_match_the_plain_path(kind, dtype, monkeypatch, rng):
+    kernels = _numba_kernels()
+    monkeypatch.setattr(backend_module, "CPU_FUSED_MIN_ELEMENTS", 0)  # small data too
+    calls = []
+    real = kernels.FusedTerms.__call__
+    monkeypatch.setattr(
+        kernels.FusedTerms, "__call__", lambda self, t: calls.append(1) or real(self, t)
+    )
+    X, y = make_classification(rng, n=30_000, p=12)
+    if kind == "linear":
+        y = X @ rng.normal(size=12) + rng.normal(size=30_000)
+    X, y = X.astype(dtype), y.astype(dtype)
+    cls = xpgd.LinearRegression if kind == "linear" else xpgd.LogisticRegression
+    params = {"solver": "lbfgs", "tol": 1e-10 if dtype == "float64" else 1e-5}
+    fused = cls(**params).fit(X, y)
+    assert len(calls) >= fused.n_iter_  # every iteration evaluates through the kernel
+    monkeypatch.setenv(backend_module.FUSED_ENV_VAR, "0")
+    calls.clear()
+    plain = cls(**params).fit(X, y)
+    assert calls == []
+    if dtype == "float64":
+        np.testing.assert_allclose(fused.coef_, plain.coef_, rtol=1e-9)
+    else:  # both within float32's resolution of the optimum: 1e-4 of the coefficients
+        scale = np.abs(plain.coef_).max()
+        np.testing.assert_allclose(fused.coef_, plain.coef_, rtol=0, atol=1e-4 * scale)
+
+
+def test_compiled_kernel_under_dask_and_concurrent_fits(monkeypatch, rng):
+    # Dask's threaded scheduler evaluates chunks from several threads, and fits may run
+    # concurrently: the kernel's calls are serialised (a Numba threading layer aborts on
+    # concurrent parallel calls), and the results are those of a lone fit.
+    _numba_kernels()
+    da = pytest.importorskip("dask.array", reason="Dask is not installed")
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(backend_module, "CPU_FUSED_MIN_ELEMENTS", 0)
+    X, y = make_classification(rng, n=40_000, p=6)
+    alone = xpgd.LogisticRegression(tol=1e-10).fit(X, y)
+    chunked = xpgd.LogisticRegression(tol=1e-10).fit(
+        da.from_array(X, chunks=(10_000, -1)), da.from_array(y, chunks=10_000)
+    )
+    np.testing.assert_allclose(chunked.coef_, alone.coef_, rtol=1e-10)
+    with ThreadPoolExecutor(4) as pool:
+        fits = list(
+            pool.map(lambda _: xpgd.LogisticRegression(tol=1e-10).fit(X, y).coef_, range(4))
+        )
+    for coef in fits:
+        np.testing.assert_array_equal(coef, alone.coef_)

@@ -806,23 +806,48 @@ def _device_rows(X: Array, xp: Namespace) -> Any:
     return reduce
 
 
-# --------------------------------------------------------------------------- GPU fast path
+# --------------------------------------------------------------------------- fused kernels
 
-#: Set to "0" to turn the fused GPU kernels off (every backend then takes the plain path).
+#: Set to "0" to turn the fused kernels off (every backend then takes the plain path).
 FUSED_ENV_VAR = "XPGD_FUSED_KERNELS"
+
+#: Smallest NumPy X (rows x columns) for the compiled CPU kernel: below it the blocked
+#: BLAS path is as fast, and nothing needs compiling (or importing Numba).
+CPU_FUSED_MIN_ELEMENTS = 1 << 20
+
+
+@functools.cache
+def _numba_kernels() -> Any:
+    """:mod:`xpgd._numba`, or None where Numba is missing or cannot be imported (a Numba
+    that does not support this NumPy, say): the plain path then runs."""
+    import importlib.util
+
+    if importlib.util.find_spec("numba") is None:
+        return None
+    try:
+        return importlib.import_module("xpgd._numba")
+    except Exception:  # a broken or incompatible install: fall back, never fail a fit
+        return None
 
 
 def fused_terms(
     X: Array, y: Array, sample_weight: Array | None, family: Any, fit_intercept: bool
 ) -> Any:
-    """The fused loss-and-gradient kernel for these data (CuPy: one read of X per
-    evaluation, :mod:`xpgd._cuda`), or None where none applies: the plain path
+    """The fused loss-and-gradient kernel for these data, one read of X per evaluation:
+    CuPy's (:mod:`xpgd._cuda`) on a GPU, Numba's (:mod:`xpgd._numba`) for large NumPy
+    data when Numba is installed; or None where none applies, and the plain path
     (:func:`xpgd._core.objective.block_terms`) runs."""
-    if not array_api_compat.is_cupy_array(X) or os.environ.get(FUSED_ENV_VAR) == "0":
+    if os.environ.get(FUSED_ENV_VAR) == "0":
         return None
-    from xpgd import _cuda
+    if array_api_compat.is_cupy_array(X):
+        from xpgd import _cuda
 
-    return _cuda.fused_terms(X, y, sample_weight, family.name, fit_intercept)
+        return _cuda.fused_terms(X, y, sample_weight, family.name, fit_intercept)
+    if isinstance(X, np.ndarray) and X.size >= CPU_FUSED_MIN_ELEMENTS:
+        kernels = _numba_kernels()
+        if kernels is not None:
+            return kernels.fused_terms(X, y, sample_weight, family.name, fit_intercept)
+    return None
 
 
 # --------------------------------------------------------------------------- lazy arrays

@@ -9,7 +9,8 @@ that block in the chunks' namespace, and adds the partial sums locally. The para
 small and live in the chunks' namespace (NumPy, or CuPy for GPU chunks); they are
 broadcast to the tasks.
 
-This module is the backend boundary for Dask: it alone imports ``dask``.
+This module is the estimators' Dask evaluation; the tabular pipeline's Dask DataFrames
+are handled in :mod:`xpgd.preprocessing` (which imports Dask only for a Dask frame).
 """
 
 from __future__ import annotations

@@ -178,7 +178,7 @@ def run(args: argparse.Namespace) -> None:
         theta = xp.full(p + 1, 0.01, dtype=X.dtype)
         paths = [("ours", objective.fused_terms)]
         if objective.fused_terms is not None:  # the plain path it replaces, for the record
-            paths.append(("plain path (X @ w, then X.T @ d)", None))
+            paths.append(("plain path (X @ w, then X.T @ d)", None))  # blocked on the CPU
         for label, fused in paths:
             objective.fused_terms = fused
             t = _median_time(lambda o=objective, th=theta: o.value_and_grad(th), args.repeat, sync)
