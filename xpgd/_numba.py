@@ -66,19 +66,37 @@ _FASTMATH = {"reassoc", "contract"}  # vectorised sums; NaN and inf keep their m
 
 
 @_jit(fastmath=_FASTMATH, inline="always", cache=True)
-def _pointwise(z: Any, yi: Any, logistic: bool, half: Any, one: Any, zero: Any) -> Any:
-    if logistic:
-        # softplus(z) - y z and sigmoid(z) - y from e = exp(-|z|) in (0, 1]. log(1 + e)
-        # rather than log1p(e): three times cheaper here, and no less accurate in this
-        # sum, whose other terms are O(|z|): its error (<= 1 ulp of 1) is below theirs.
-        a = np.abs(z)
-        e = np.exp(-a)
-        loss = half * z + half * a + np.log(one + e) - yi * z
-        inv = one / (one + e)
-        d = (inv if z >= zero else e * inv) - yi
-        return loss, d
+def _squared(z: Any, yi: Any, half: Any) -> Any:
     r = z - yi
     return half * r * r, r
+
+
+@_jit(fastmath=_FASTMATH, inline="always", cache=True)
+def _log1p_unit(e: Any, two: Any, coefs: Any) -> Any:
+    # log(1 + e) for e in [0, 1] without a call into libm (so that it vectorises and
+    # overlaps): with t = e / (2 + e) in [0, 1/3], log(1 + e) = 2 atanh(t) =
+    # 2 t sum_k t^(2k) / (2k + 1), Horner over coefs = [1, 1/3, 1/5, ...]: n terms leave
+    # (1/9)^n / (2n + 1), below the dtype's rounding for 17 (float64) and 8 (float32).
+    t = e / (two + e)
+    t2 = t * t
+    if coefs.itemsize == 8:  # fixed trip counts: the loops unroll
+        s = coefs[16]
+        for k in range(15, -1, -1):
+            s = s * t2 + coefs[k]
+    else:
+        s = coefs[7]
+        for k in range(6, -1, -1):
+            s = s * t2 + coefs[k]
+    return (t + t) * s
+
+
+@_jit(fastmath=_FASTMATH, inline="always", cache=True)
+def _logistic(z: Any, e: Any, yi: Any, half: Any, one: Any, two: Any, coefs: Any) -> Any:
+    # softplus(z) - y z and sigmoid(z) - y from e = exp(-|z|) in (0, 1] (the forms of
+    # xpgd._core.losses), the log without a call.
+    loss = half * z + half * np.abs(z) + _log1p_unit(e, two, coefs) - yi * z
+    inv = one / (one + e)
+    return loss, (inv if z >= 0 else e * inv) - yi
 
 
 @_jit(parallel=True, fastmath=_FASTMATH, cache=True)
@@ -93,11 +111,15 @@ def _terms(
     four_rows: bool,
 ) -> Any:
     n, p = X.shape
-    typed = np.empty(3, dtype=X.dtype)  # constants in X's dtype (float32 stays float32)
+    typed = np.empty(4, dtype=X.dtype)  # constants in X's dtype (float32 stays float32)
     typed[0] = 0.5
     typed[1] = 1.0
     typed[2] = 0.0
-    half, one, zero = typed[0], typed[1], typed[2]
+    typed[3] = 2.0
+    half, one, zero, two = typed[0], typed[1], typed[2], typed[3]
+    coefs = np.empty(17, dtype=X.dtype)  # 1 / (2k + 1)
+    for k in range(17):
+        coefs[k] = 1.0 / (2.0 * k + 1.0)
     b = theta[0] if intercept else zero
     w = theta[1:] if intercept else theta
     chunks = (n + CHUNK_ROWS - 1) // CHUNK_ROWS
@@ -107,6 +129,7 @@ def _terms(
         hi = min(n, lo + CHUNK_ROWS)
         acc = np.zeros(p, dtype=X.dtype)
         tile = np.empty(_TILE, dtype=X.dtype)
+        e_tile = np.empty(_TILE, dtype=X.dtype)
         loss_sum = 0.0
         d_sum = 0.0
         i = lo
@@ -126,10 +149,19 @@ def _terms(
                     s1 += r1[j] * wj
                     s2 += r2[j] * wj
                     s3 += r3[j] * wj
-                l0, d0 = _pointwise(s0 + b, y[i], logistic, half, one, zero)
-                l1, d1 = _pointwise(s1 + b, y[i + 1], logistic, half, one, zero)
-                l2, d2 = _pointwise(s2 + b, y[i + 2], logistic, half, one, zero)
-                l3, d3 = _pointwise(s3 + b, y[i + 3], logistic, half, one, zero)
+                if logistic:  # four exp calls, then the rest without calls
+                    s0, s1, s2, s3 = s0 + b, s1 + b, s2 + b, s3 + b
+                    e0, e1 = np.exp(-np.abs(s0)), np.exp(-np.abs(s1))
+                    e2, e3 = np.exp(-np.abs(s2)), np.exp(-np.abs(s3))
+                    l0, d0 = _logistic(s0, e0, y[i], half, one, two, coefs)
+                    l1, d1 = _logistic(s1, e1, y[i + 1], half, one, two, coefs)
+                    l2, d2 = _logistic(s2, e2, y[i + 2], half, one, two, coefs)
+                    l3, d3 = _logistic(s3, e3, y[i + 3], half, one, two, coefs)
+                else:
+                    l0, d0 = _squared(s0 + b, y[i], half)
+                    l1, d1 = _squared(s1 + b, y[i + 1], half)
+                    l2, d2 = _squared(s2 + b, y[i + 2], half)
+                    l3, d3 = _squared(s3 + b, y[i + 3], half)
                 if weighted:
                     l0, d0 = l0 * sw[i], d0 * sw[i]
                     l1, d1 = l1 * sw[i + 1], d1 * sw[i + 1]
@@ -148,13 +180,24 @@ def _terms(
                 for j in range(p):
                     s += row[j] * w[j]
                 tile[k] = s + b
-            for k in range(m):
-                loss, d = _pointwise(tile[k], y[i + k], logistic, half, one, zero)
-                if weighted:
-                    loss, d = loss * sw[i + k], d * sw[i + k]
-                loss_sum += loss
-                d_sum += d
-                tile[k] = d
+            if logistic:
+                for k in range(m):  # libm's exp, one call per row
+                    e_tile[k] = np.exp(-np.abs(tile[k]))
+                for k in range(m):  # no calls: vectorised across the tile
+                    loss, d = _logistic(tile[k], e_tile[k], y[i + k], half, one, two, coefs)
+                    if weighted:
+                        loss, d = loss * sw[i + k], d * sw[i + k]
+                    loss_sum += loss
+                    d_sum += d
+                    tile[k] = d
+            else:
+                for k in range(m):
+                    loss, d = _squared(tile[k], y[i + k], half)
+                    if weighted:
+                        loss, d = loss * sw[i + k], d * sw[i + k]
+                    loss_sum += loss
+                    d_sum += d
+                    tile[k] = d
             for k in range(m):
                 d = tile[k]
                 row = X[i + k]
