@@ -150,6 +150,9 @@ def test_compiled_kernel_equals_the_plain_path(dtype, loss, weighted, intercept,
     again = fused(theta)
     assert float(again[0]) == float(value)  # chunked in a fixed order: deterministic
     np.testing.assert_array_equal(again[1], grad)
+    serial = kernels.fused_terms(X, y, sw, loss, intercept, parallel=False)(theta)
+    assert float(serial[0]) == float(value)  # Dask's variant: the same chunks, same bits
+    np.testing.assert_array_equal(serial[1], grad)
 
 
 def test_compiled_kernel_applies_only_where_it_can(rng):

@@ -831,12 +831,20 @@ def _numba_kernels() -> Any:
 
 
 def fused_terms(
-    X: Array, y: Array, sample_weight: Array | None, family: Any, fit_intercept: bool
+    X: Array,
+    y: Array,
+    sample_weight: Array | None,
+    family: Any,
+    fit_intercept: bool,
+    *,
+    parallel: bool = True,
 ) -> Any:
     """The fused loss-and-gradient kernel for these data, one read of X per evaluation:
     CuPy's (:mod:`xpgd._cuda`) on a GPU, Numba's (:mod:`xpgd._numba`) for large NumPy
     data when Numba is installed; or None where none applies, and the plain path
-    (:func:`xpgd._core.objective.block_terms`) runs."""
+    (:func:`xpgd._core.objective.block_terms`) runs. ``parallel=False`` keeps the CPU
+    kernel on the calling thread, for callers that run in parallel themselves (Dask's
+    per-chunk tasks)."""
     if os.environ.get(FUSED_ENV_VAR) == "0":
         return None
     if array_api_compat.is_cupy_array(X):
@@ -846,7 +854,9 @@ def fused_terms(
     if isinstance(X, np.ndarray) and X.size >= CPU_FUSED_MIN_ELEMENTS:
         kernels = _numba_kernels()
         if kernels is not None:
-            return kernels.fused_terms(X, y, sample_weight, family.name, fit_intercept)
+            return kernels.fused_terms(
+                X, y, sample_weight, family.name, fit_intercept, parallel=parallel
+            )
     return None
 
 

@@ -50,16 +50,17 @@ def _row_blocks(a: Any | None, row_chunks: tuple[int, ...]) -> list[Any]:
 
 
 def _chunk_terms(
-    theta: Array,
     X: Array,
     y: Array,
     w: Array | None,
+    theta: Array,
     family: LossFamily,
     fit_intercept: bool,
 ) -> tuple[Array, Array]:
-    # Runs on a worker, on one chunk: the namespace is that of the chunk (CuPy chunks take
-    # the fused GPU kernel where it applies).
-    fused = fused_terms(X, y, w, family, fit_intercept)
+    # Runs on a worker, on one chunk: the namespace is that of the chunk. The fused kernels
+    # apply as in eager fits (CuPy's; Numba's on the task's own thread: Dask runs the
+    # chunks in parallel already).
+    fused = fused_terms(X, y, w, family, fit_intercept, parallel=False)
     if fused is not None:
         return fused(theta)
     return block_terms(
@@ -67,12 +68,19 @@ def _chunk_terms(
     )
 
 
-def _chunk_gram(v: Array, X: Array, w: Array | None, fit_intercept: bool) -> Array:
-    return block_gram(v, X, w, fit_intercept=fit_intercept, xp=array_namespace(X))
+def _chunk_gram(X: Array, y: Array, w: Array | None, v: Array, fit_intercept: bool) -> tuple:
+    return (block_gram(v, X, w, fit_intercept=fit_intercept, xp=array_namespace(X)),)
 
 
 def _chunk_moments(X: Array, y: Array, w: Array | None, origin: Array | None) -> tuple[Array, ...]:
     return block_moments(X, y, w, origin, xp=array_namespace(X))
+
+
+def _chunk_group(kernel: Any, rest: tuple, chunks: list[tuple]) -> list[tuple]:
+    """``kernel(X, y, w, *rest)`` for each ``(X, y, w)`` of ``chunks``, in order: one task
+    for several chunks (each chunk's sums kept apart, so that they are added in chunk
+    order whatever the grouping)."""
+    return [kernel(*chunk, *rest) for chunk in chunks]
 
 
 def _same(block: Any) -> Any:
@@ -177,6 +185,12 @@ class ChunkedObjective(LinearObjective):
             self.X, self.y, self.sample_weight = X, y, w
         rows = X.chunks[0]
         self._blocks = (list(X.to_delayed().ravel()), _row_blocks(y, rows), _row_blocks(w, rows))
+        # One task per chunk, except for data kept on a cluster: there one task per worker
+        # takes a contiguous group of chunks (see _groups_by_worker), as each task costs a
+        # few milliseconds of scheduling per iteration. Streamed data keep one task per
+        # chunk, so that a worker holds one chunk at a time.
+        self._groups = [[i] for i in range(len(rows))]
+        self._workers: list[Any] = [None] * len(rows)
         self.param_xp = array_namespace(X._meta)
         self.device = None
         # The statistics of the (possibly persisted) data, all in one computation.
@@ -184,43 +198,63 @@ class ChunkedObjective(LinearObjective):
         total, (mean, sd) = dask.compute(self.total_weight(), self._column_stats())
         self.scale = 1.0 / total
         self._stats = (mean, sd)
+        if client is not None and keep_X:
+            self._groups, self._workers = _groups_by_worker(client, X)
 
     def first_row(self) -> Array:
         return self.X[0, :].compute()
 
-    def data_sums(self, theta: Array) -> tuple[Array, Array]:  # one task per chunk
-        X_blocks, y_blocks, w_blocks = self._blocks
-        task = dask.delayed(_chunk_terms, pure=True)
-        parts = dask.compute(
-            *(
-                task(theta, Xb, yb, wb, self.family, self.fit_intercept)
-                for Xb, yb, wb in zip(X_blocks, y_blocks, w_blocks, strict=True)
-            )
-        )
-        loss, grad = add_parts(list(parts))
+    def _map_chunks(self, kernel: Any, *rest: Any) -> tuple[Array, ...]:
+        """``kernel(X_b, y_b, w_b, *rest)`` summed over the chunks, in chunk order: one
+        computation, one task per group of chunks (see ``_groups``)."""
+        chunks = list(zip(*self._blocks, strict=True))
+        task = dask.delayed(_chunk_group, pure=True)
+        tasks = []
+        for group, worker in zip(self._groups, self._workers, strict=True):
+            where = {} if worker is None else {"workers": [worker], "allow_other_workers": True}
+            with dask.annotate(**where):
+                tasks.append(task(kernel, rest, [chunks[i] for i in group]))
+        results = dask.compute(*tasks)
+        parts: list[tuple] = [()] * len(chunks)
+        for group, sums in zip(self._groups, results, strict=True):
+            for i, part in zip(group, sums, strict=True):
+                parts[i] = part
+        return add_parts(parts)
+
+    def data_sums(self, theta: Array) -> tuple[Array, Array]:
+        loss, grad = self._map_chunks(_chunk_terms, theta, self.family, self.fit_intercept)
         return self.param_xp.asarray(loss), grad
 
     def gram_sums(self, v: Array) -> Array:
-        X_blocks, _, w_blocks = self._blocks
-        task = dask.delayed(_chunk_gram, pure=True)
-        parts = dask.compute(
-            *(
-                (task(v, Xb, wb, self.fit_intercept),)
-                for Xb, wb in zip(X_blocks, w_blocks, strict=True)
-            )
-        )
-        return add_parts(list(parts))[0]
+        return self._map_chunks(_chunk_gram, v, self.fit_intercept)[0]
 
     def moment_sums(self, origin: Array | None) -> tuple[Array, ...]:
-        X_blocks, y_blocks, w_blocks = self._blocks
-        task = dask.delayed(_chunk_moments, pure=True)
-        parts = dask.compute(
-            *(
-                task(Xb, yb, wb, origin)
-                for Xb, yb, wb in zip(X_blocks, y_blocks, w_blocks, strict=True)
-            )
-        )
-        return add_parts(list(parts))
+        return self._map_chunks(_chunk_moments, origin)
+
+
+def _groups_by_worker(client: Any, X: Any) -> tuple[list[list[int]], list[Any]]:
+    """Persisted ``X``'s chunk indices in one contiguous group per worker (or per chunk,
+    with fewer chunks), and for each group the worker that should run it: the one holding
+    most of its chunks among those not yet given a group. Where the data sit unevenly
+    (the scheduler often places a whole array on one worker), the first iteration copies
+    the chunks a group lacks to its worker, once; each iteration then runs one task per
+    worker, every core busy."""
+    from distributed import wait
+
+    wait(X)
+    keys = [block.key for block in X.to_delayed().ravel()]
+    addresses = sorted(client.scheduler_info()["workers"])
+    count = max(1, min(len(addresses), len(keys)))
+    bounds = [round(g * len(keys) / count) for g in range(count + 1)]
+    groups = [list(range(bounds[g], bounds[g + 1])) for g in range(count)]
+    who_has = client.who_has(X)
+    free, workers = list(addresses), []
+    for group in groups:
+        held = [a for i in group for a in (who_has.get(keys[i]) or ()) if a in free]
+        choice = max(free, key=held.count)
+        free.remove(choice)
+        workers.append(choice)
+    return groups, workers
 
 
 def from_row_generator(
