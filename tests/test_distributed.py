@@ -246,9 +246,10 @@ def test_every_dask_solver_follows_numpy_on_the_cluster(cluster_client, solver):
     _same_run(xpgd.LogisticRegression(solver=solver, tol=None, max_iter=60), X, y, Xd, yd)
 
 
-def test_chunks_kept_on_the_cluster_take_one_task_per_worker(cluster_client):
-    # Each task costs milliseconds of scheduling per iteration: the chunks a worker holds
-    # go in one task, their sums still added in chunk order (the NumPy sums to rounding).
+def test_chunks_kept_on_the_cluster_take_one_task_per_worker_thread(cluster_client):
+    # Each task costs milliseconds of scheduling per iteration: contiguous groups of
+    # chunks, one per worker thread, pinned to distinct threads' workers; the sums are
+    # still added in chunk order (the NumPy sums to rounding).
     import array_api_compat.dask.array as xp_da
     import array_api_compat.numpy as xp_np
 
@@ -264,7 +265,9 @@ def test_chunks_kept_on_the_cluster_take_one_task_per_worker(cluster_client):
     chunked = ChunkedObjective(LinearObjective(Xd, yd, family, alpha=0.1, xp=xp_da))
     groups = chunked._groups
     assert sorted(i for g in groups for i in g) == list(range(8))
-    assert len(groups) <= len(cluster_client.scheduler_info()["workers"])
+    threads = cluster_client.nthreads()
+    assert len(groups) == sum(threads.values()) == 2
+    assert sorted(chunked._workers) == sorted(threads)  # one group on each worker
     X, y = Xd.compute(), yd.compute()
     local = LinearObjective(X, y, family, alpha=0.1, xp=xp_np)
     theta = np.linspace(-0.5, 0.5, 6)

@@ -217,3 +217,27 @@ def test_compiled_kernel_under_dask_and_concurrent_fits(monkeypatch, rng):
         )
     for coef in fits:
         np.testing.assert_array_equal(coef, alone.coef_)
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_fits_in_a_forked_child_after_the_parent_fitted(monkeypatch, rng):
+    # Forking after a fit: the parent's helper threads (BLAS limit, row blocks) do not
+    # exist in the child, and GNU OpenMP kills a child that uses it after the parent did.
+    # The child must fit as the parent did, not hang or die.
+    import multiprocessing
+
+    _numba_kernels()
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork() on this platform")
+    monkeypatch.setattr(backend_module, "CPU_FUSED_MIN_ELEMENTS", 0)
+    X, y = make_classification(rng, n=20_000, p=6)
+    parent = xpgd.LogisticRegression(tol=1e-10).fit(X, y).coef_
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(
+        target=lambda: queue.put(xpgd.LogisticRegression(tol=1e-10).fit(X, y).coef_)
+    )
+    child.start()
+    child.join(120)
+    assert child.exitcode == 0
+    np.testing.assert_array_equal(queue.get(timeout=10), parent)  # serial: the same bits

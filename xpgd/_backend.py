@@ -644,6 +644,15 @@ _POOL: Any = None
 _BLAS: Any = None
 
 
+def _forget_threads() -> None:
+    """In a forked child: the parent's helper threads do not exist there, so the pools
+    are made anew on first use (submitting to them would wait forever)."""
+    global _POOL, _BLAS_THREAD, _BLAS_USERS, _BLAS_LIMIT, _BLAS_LOCK
+    _POOL = _BLAS_THREAD = _BLAS_LIMIT = None
+    _BLAS_USERS = 0
+    _BLAS_LOCK = threading.Lock()  # a parent's thread may have held it at the fork
+
+
 def _pool(workers: int) -> Any:
     global _POOL
     if _POOL is None or _POOL._max_workers != workers:
@@ -672,6 +681,7 @@ _BLAS_LOCK = threading.Lock()
 _BLAS_USERS = 0
 _BLAS_LIMIT: Any = None
 _BLAS_THREAD: Any = None
+os.register_at_fork(after_in_child=_forget_threads)
 
 
 def _on_blas_thread(fn: Any) -> Any:
@@ -798,7 +808,7 @@ def _device_rows(X: Array, xp: Namespace) -> Any:
     n, p = X.shape
     row_bytes = max(1, p * (xp.finfo(X.dtype).bits // 8))
     limit = min(DEVICE_BLOCK_BYTES, n * row_bytes // 40)
-    blocked = row_blocks(max(256, limit // row_bytes))
+    blocked = row_blocks(max(1, limit // row_bytes))
 
     def reduce(part: Any, n: int, *, matmul_bound: bool = False) -> tuple[Array, ...]:
         return blocked(part, n) if matmul_bound else part(0, n)

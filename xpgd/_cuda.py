@@ -69,7 +69,7 @@ extern "C" __global__ void xpgd_fused_terms(
     const T* __restrict__ theta, const long long n, const int p,
     double* __restrict__ partials)
 {
-    extern __shared__ unsigned char shared_raw[];
+    extern __shared__ __align__(16) unsigned char shared_raw[];
     ACC* shared = reinterpret_cast<ACC*>(shared_raw);  // [warps][p + 2]
     const int lane = threadIdx.x & 31;
     const int warp_in_block = threadIdx.x >> 5;
@@ -208,9 +208,9 @@ class FusedTerms:
     def __call__(self, theta: Array) -> tuple[Array, Array]:
         cupy = _cupy()
         X, y, sw = self.X, self.y, self.sample_weight
-        theta = cupy.ascontiguousarray(theta, dtype=X.dtype)  # no copy when it already is
-        partials = cupy.empty((self.blocks, self.p + 2), dtype=cupy.float64)
-        with X.device:
+        with X.device:  # every array on X's GPU, whichever is current (Dask's threads)
+            theta = cupy.ascontiguousarray(theta, dtype=X.dtype)  # no copy when it already is
+            partials = cupy.empty((self.blocks, self.p + 2), dtype=cupy.float64)
             self.kernel(
                 (self.blocks,),
                 (self.threads,),
@@ -225,7 +225,7 @@ class FusedTerms:
                 ),
                 shared_mem=self.shared_bytes,
             )
-        totals = partials.sum(axis=0).astype(X.dtype)
+            totals = partials.sum(axis=0).astype(X.dtype)
         return totals[0], totals[1:] if self.fit_intercept else totals[2:]
 
 

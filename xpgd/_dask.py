@@ -15,6 +15,8 @@ are handled in :mod:`xpgd.preprocessing` (which imports Dask only for a Dask fra
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from typing import Any
 
 import dask
@@ -233,26 +235,34 @@ class ChunkedObjective(LinearObjective):
 
 
 def _groups_by_worker(client: Any, X: Any) -> tuple[list[list[int]], list[Any]]:
-    """Persisted ``X``'s chunk indices in one contiguous group per worker (or per chunk,
-    with fewer chunks), and for each group the worker that should run it: the one holding
-    most of its chunks among those not yet given a group. Where the data sit unevenly
-    (the scheduler often places a whole array on one worker), the first iteration copies
-    the chunks a group lacks to its worker, once; each iteration then runs one task per
-    worker, every core busy."""
+    """Persisted ``X``'s chunk indices in one contiguous group per worker thread (or per
+    chunk, with fewer chunks), of about equal rows, and for each group the worker that
+    should run it: the one holding most of its chunks among the thread slots still free.
+    Where the data sit unevenly (the scheduler often places a whole array on one worker),
+    the first iteration copies the chunks a group lacks to its worker, once; each
+    iteration then runs one task per thread, every core busy."""
     from distributed import wait
 
     wait(X)
     keys = [block.key for block in X.to_delayed().ravel()]
-    addresses = sorted(client.scheduler_info()["workers"])
-    count = max(1, min(len(addresses), len(keys)))
-    bounds = [round(g * len(keys) / count) for g in range(count + 1)]
-    groups = [list(range(bounds[g], bounds[g + 1])) for g in range(count)]
+    # client.nthreads() lists every worker (scheduler_info() may show only a few).
+    slots = [a for a, threads in sorted(client.nthreads().items()) for _ in range(threads)]
+    count = max(1, min(len(slots), len(keys)))
+    ends = list(itertools.accumulate(X.chunks[0]))
+    cuts = (
+        [0]
+        + [bisect.bisect_left(ends, ends[-1] * g / count) + 1 for g in range(1, count)]
+        + [len(keys)]
+    )
+    groups = [list(range(cuts[g], cuts[g + 1])) for g in range(count)]
+    groups = [g for g in groups if g]
     who_has = client.who_has(X)
-    free, workers = list(addresses), []
+    free, workers = list(slots), []
     for group in groups:
-        held = [a for i in group for a in (who_has.get(keys[i]) or ()) if a in free]
-        choice = max(free, key=held.count)
-        free.remove(choice)
+        held = [a for i in group for a in (who_has.get(keys[i]) or ())]
+        choice = max(free, key=held.count) if free else None
+        if choice is not None:
+            free.remove(choice)
         workers.append(choice)
     return groups, workers
 

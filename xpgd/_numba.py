@@ -39,6 +39,7 @@ workers on two cores). Both add the same chunks in the same order: the same bits
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -67,6 +68,16 @@ CHUNK_ROWS = 16384
 
 _TILE = 16
 _LOCK = threading.Lock()
+_FORKED = False  # in a forked child, where a parallel kernel is not safe (see FusedTerms)
+
+
+def _after_fork_in_child() -> None:
+    global _FORKED, _LOCK
+    _FORKED = True
+    _LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 _FASTMATH = {"reassoc", "contract"}  # vectorised sums; NaN and inf keep their meaning
 
 
@@ -301,10 +312,10 @@ class FusedTerms:
             self.logistic,
             X.dtype == np.float32,
         )
-        if self.parallel:
+        if self.parallel and not _FORKED:
             with _LOCK:
                 totals = _terms_parallel(*args)
-        else:
+        else:  # also in a forked child: GNU OpenMP, once used, kills it on its next use
             totals = _terms_serial(*args)
         totals = totals.astype(X.dtype)
         return totals[0], totals[1:] if self.fit_intercept else totals[2:]
