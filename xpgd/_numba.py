@@ -117,19 +117,11 @@ def _logistic(z: Any, e: Any, yi: Any, half: Any, one: Any, two: Any, coefs: Any
 
 @_jit(fastmath=_FASTMATH, inline="always", cache=True)
 def _chunk_sums(
-    X: Any,
-    y: Any,
-    sw: Any,
-    theta: Any,
-    weighted: bool,
-    intercept: bool,
-    logistic: bool,
-    four_rows: bool,
-    lo: int,
-    hi: int,
-    out: Any,
+    X: Any, y: Any, sw: Any, theta: Any, flags: Any, lo: int, hi: int, out: Any
 ) -> None:
-    """``out[:] = [sum l, sum d, X^T d]`` over rows ``lo:hi`` (float64)."""
+    """``out[:] = [sum l, sum d, X^T d]`` over rows ``lo:hi`` (float64); ``flags`` is
+    ``(weighted, intercept, logistic, four_rows)``."""
+    weighted, intercept, logistic, four_rows = flags
     p = X.shape[1]
     typed = np.empty(4, dtype=X.dtype)  # constants in X's dtype (float32 stays float32)
     typed[0] = 0.5
@@ -226,26 +218,14 @@ def _chunk_sums(
 
 
 @_jit(parallel=True, fastmath=_FASTMATH, cache=True)
-def _terms_parallel(
-    X: Any,
-    y: Any,
-    sw: Any,
-    theta: Any,
-    weighted: bool,
-    intercept: bool,
-    logistic: bool,
-    four_rows: bool,
-) -> Any:
+def _terms_parallel(X: Any, y: Any, sw: Any, theta: Any, flags: Any) -> Any:
     """The chunks spread over the cores; their sums added in chunk order."""
     n, p = X.shape
     chunks = (n + CHUNK_ROWS - 1) // CHUNK_ROWS
     out = np.zeros((chunks, p + 2))
     for c in prange(chunks):
         lo = c * CHUNK_ROWS
-        _chunk_sums(
-            X, y, sw, theta, weighted, intercept, logistic, four_rows,
-            lo, min(n, lo + CHUNK_ROWS), out[c],
-        )  # fmt: skip
+        _chunk_sums(X, y, sw, theta, flags, lo, min(n, lo + CHUNK_ROWS), out[c])
     totals = np.zeros(p + 2)
     for c in range(chunks):  # in chunk order: deterministic
         totals += out[c]
@@ -253,16 +233,7 @@ def _terms_parallel(
 
 
 @_jit(fastmath=_FASTMATH, nogil=True, cache=True)
-def _terms_serial(
-    X: Any,
-    y: Any,
-    sw: Any,
-    theta: Any,
-    weighted: bool,
-    intercept: bool,
-    logistic: bool,
-    four_rows: bool,
-) -> Any:
+def _terms_serial(X: Any, y: Any, sw: Any, theta: Any, flags: Any) -> Any:
     """The same sums on the calling thread, the GIL released: for callers that run
     several at once (Dask's tasks, one per data chunk). Same chunks, same order: the
     same result as :func:`_terms_parallel`, bit for bit."""
@@ -270,10 +241,7 @@ def _terms_serial(
     chunk = np.zeros(p + 2)
     totals = np.zeros(p + 2)
     for lo in range(0, n, CHUNK_ROWS):
-        _chunk_sums(
-            X, y, sw, theta, weighted, intercept, logistic, four_rows,
-            lo, min(n, lo + CHUNK_ROWS), chunk,
-        )  # fmt: skip
+        _chunk_sums(X, y, sw, theta, flags, lo, min(n, lo + CHUNK_ROWS), chunk)
         totals += chunk
     return totals
 
@@ -302,16 +270,8 @@ class FusedTerms:
     def __call__(self, theta: Any) -> tuple[Any, Any]:
         X = self.X
         theta = np.ascontiguousarray(theta, dtype=X.dtype)
-        args = (
-            X,
-            self.y,
-            self.sample_weight,
-            theta,
-            self.weighted,
-            self.fit_intercept,
-            self.logistic,
-            X.dtype == np.float32,
-        )
+        flags = (self.weighted, self.fit_intercept, self.logistic, bool(X.dtype == np.float32))
+        args = (X, self.y, self.sample_weight, theta, flags)
         if self.parallel and not _FORKED:
             with _LOCK:
                 totals = _terms_parallel(*args)

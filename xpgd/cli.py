@@ -355,20 +355,7 @@ def _fit_here(args: argparse.Namespace) -> int:
     ) or _guess_model(y_col)
     if model_kind == "logistic":
         _check_classes(args, y_col.nunique())
-    data = prepare(
-        df,
-        args.target,
-        test_size=args.test_size,
-        random_state=args.seed,
-        fit_on="all" if args.classic else "train",
-        backend=args.backend,
-        device=args.device,
-        dtype=args.dtype,
-        categorical=args.categorical,
-        drop=args.drop or (),
-        derived=derived,
-        scale_target=model_kind == "linear",
-    )
+    data = prepare(df, **_prepare_options(args, derived, model_kind), backend=args.backend)
     pre, out = data.preprocessor, pathlib.Path(args.out)
     _print_sizes(args, len(df), model_kind, data)
     model = _fit_model(args, model_kind, data)
@@ -434,18 +421,9 @@ def _fit_dask(args: argparse.Namespace) -> int:
             _check_classes(args, len(values), capped=len(values) > MAX_CLASSES)
         data = prepare(
             df,
-            args.target,
-            test_size=args.test_size,
-            random_state=args.seed,
-            fit_on="all" if args.classic else "train",
+            **_prepare_options(args, derived, model_kind),
             backend="dask",
-            device=args.device,
-            dtype=args.dtype,
             partition_lengths=summary["partition_lengths"],
-            categorical=args.categorical,
-            drop=args.drop or (),
-            derived=derived,
-            scale_target=model_kind == "linear",
         )
         pre, out = data.preprocessor, pathlib.Path(args.out)
         print(
@@ -562,6 +540,25 @@ def _save_model(
             "drop": list(args.drop or []),
         },
     )
+
+
+def _prepare_options(
+    args: argparse.Namespace, derived: dict[str, str], model_kind: str
+) -> dict[str, Any]:
+    """The arguments of :func:`xpgd.preprocessing.prepare` that the command's options give
+    (the same with and without Dask)."""
+    return {
+        "target": args.target,
+        "test_size": args.test_size,
+        "random_state": args.seed,
+        "fit_on": "all" if args.classic else "train",
+        "device": args.device,
+        "dtype": args.dtype,
+        "categorical": args.categorical,
+        "drop": args.drop or (),
+        "derived": derived,
+        "scale_target": model_kind == "linear",
+    }
 
 
 def _guess_model(y: Any) -> str:
