@@ -273,3 +273,26 @@ def test_chunks_kept_on_the_cluster_take_one_task_per_worker_thread(cluster_clie
     theta = np.linspace(-0.5, 0.5, 6)
     for ours, ref in zip(chunked.value_and_grad(theta), local.value_and_grad(theta), strict=True):
         np.testing.assert_allclose(ours, ref, rtol=1e-12)
+
+
+def test_dask_labels_stay_lazy_only_the_distinct_ones_reach_the_host(monkeypatch):
+    # Labels of data larger than memory are larger than memory too: they are checked and
+    # encoded chunk by chunk; only the distinct labels come to the host.
+    import xpgd._validation as validation
+
+    seen = []
+    real = validation.to_numpy
+    monkeypatch.setattr(validation, "to_numpy", lambda a: seen.append(real(a)) or seen[-1])
+    X, y, _ = make_classification(
+        20_000, 4, n_classes=3, rho=0.3, random_state=1, backend="dask", chunks=5_000
+    )
+    ours = xpgd.LogisticRegression(tol=1e-10).fit(X, y.astype("float64"))
+    assert seen and max(a.size for a in seen) == 3  # the three classes, not 20000 labels
+    ref = xpgd.LogisticRegression(tol=1e-10).fit(X.compute(), y.compute())
+    np.testing.assert_array_equal(ours.classes_, ref.classes_)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(ours.predict(X).compute(), ref.predict(X.compute()))
+    with pytest.raises(xpgd.InputError, match="Unknown label type: continuous"):
+        xpgd.LogisticRegression().fit(X, X[:, 0])
+    with pytest.raises(xpgd.InputError, match="only 1 class"):
+        xpgd.LogisticRegression().fit(X, y * 0)

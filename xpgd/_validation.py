@@ -298,7 +298,11 @@ def encode_labels(y: Any, X: Array, xp: Namespace, *, estimator: str) -> tuple[A
             "class labels to fit"
         )
     lazy = is_lazy(xp)
-    if is_host_input(y) or lazy:
+    # Numeric labels in a Dask array stay lazy (data larger than memory have labels larger
+    # than memory too): a pass for the checks and one for the distinct labels, which alone
+    # come to the host. Strings, and labels not in a Dask array, are encoded on the host.
+    lazy_numbers = lazy and not is_host_input(y) and getattr(y.dtype, "kind", "") in "biuf"
+    if is_host_input(y) or (lazy and not lazy_numbers):
         y_host = host_array(y) if is_host_input(y) else to_numpy(y)
         y_host = _column_to_1d(y_host)
         if y_host.ndim != 1:
@@ -324,6 +328,14 @@ def encode_labels(y: Any, X: Array, xp: Namespace, *, estimator: str) -> tuple[A
             raise _continuous_target(estimator)
     elif not xp.isdtype(y.dtype, ("integral", "bool")):
         raise InputError(f"y has dtype {y.dtype}; class labels must be numbers or strings")
+    if lazy:
+        (distinct,) = materialize(xp.unique_values(y), xp=xp)
+        classes = np.sort(to_numpy(distinct))
+        _check_n_classes(len(classes), classes, estimator)
+        labels = [c.item() for c in classes]
+        if len(labels) == 2:
+            return xp.astype(y == labels[1], X.dtype), classes
+        return xp.stack([xp.astype(y == c, X.dtype) for c in labels], axis=1), classes
     classes = xp.unique_values(y)
     _check_n_classes(int(classes.shape[0]), to_numpy(classes), estimator)
     if classes.shape[0] == 2:
