@@ -826,6 +826,22 @@ FUSED_ENV_VAR = "XPGD_FUSED_KERNELS"
 CPU_FUSED_MIN_ELEMENTS = 1 << 20
 
 
+def fusable(X: Array, y: Array, sample_weight: Array | None, loss: str, array_type: type) -> bool:
+    """Whether a fused kernel can take these data: arrays of ``array_type``, all
+    C-contiguous; X 2-D with rows, float32 or float64; y 1-D and the weights of X's
+    dtype; a single-output loss (squared or binary logistic)."""
+    parts = [X, y] + ([] if sample_weight is None else [sample_weight])
+    return (
+        all(isinstance(a, array_type) and a.flags.c_contiguous for a in parts)
+        and X.ndim == 2
+        and X.shape[0] > 0
+        and str(X.dtype) in ("float32", "float64")
+        and y.ndim == 1
+        and all(a.dtype == X.dtype for a in parts[1:])
+        and loss in ("squared", "logistic")
+    )
+
+
 @functools.cache
 def _numba_kernels() -> Any:
     """:mod:`xpgd._numba`, or None where Numba is missing or cannot be imported (a Numba

@@ -31,6 +31,7 @@ import importlib
 import math
 from typing import Any
 
+from xpgd._backend import fusable
 from xpgd._typing import Array
 
 __all__ = ["MAX_FEATURES", "FusedTerms", "fused_terms"]
@@ -234,22 +235,7 @@ def fused_terms(
 ) -> FusedTerms | None:
     """The fused kernel for these data, or None where it does not apply (the plain path
     then runs)."""
-    cupy = _cupy()
-    if (
-        not isinstance(X, cupy.ndarray)
-        or X.ndim != 2
-        or X.shape[0] == 0
-        or X.shape[1] > MAX_FEATURES
-        or X.dtype not in (cupy.float32, cupy.float64)
-        or not X.flags.c_contiguous
-        or loss not in _LOSSES
-        or y.ndim != 1
-        or y.dtype != X.dtype
-        or not y.flags.c_contiguous
-    ):
-        return None
-    if sample_weight is not None and (
-        sample_weight.dtype != X.dtype or not sample_weight.flags.c_contiguous
-    ):
+    applies = fusable(X, y, sample_weight, loss, _cupy().ndarray)
+    if not applies or X.shape[1] > MAX_FEATURES:
         return None
     return FusedTerms(X, y, sample_weight, loss, fit_intercept)

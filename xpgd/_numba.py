@@ -45,6 +45,8 @@ from typing import Any
 
 import numpy as np
 
+from xpgd._backend import fusable
+
 try:
     from numba import njit, prange
 except ImportError:  # optional: without Numba the fits never come here (xpgd._backend)
@@ -293,23 +295,6 @@ def fused_terms(
     """The compiled kernel for these data, or None where it does not apply (the plain path
     then runs). ``parallel=False``: on the calling thread, for callers that already run
     in parallel (Dask's per-chunk tasks)."""
-    if (
-        not isinstance(X, np.ndarray)
-        or X.ndim != 2
-        or X.shape[0] == 0
-        or X.dtype not in (np.float32, np.float64)
-        or not X.flags.c_contiguous
-        or loss not in ("squared", "logistic")
-        or not isinstance(y, np.ndarray)
-        or y.ndim != 1
-        or y.dtype != X.dtype
-        or not y.flags.c_contiguous
-    ):
-        return None
-    if sample_weight is not None and (
-        not isinstance(sample_weight, np.ndarray)
-        or sample_weight.dtype != X.dtype
-        or not sample_weight.flags.c_contiguous
-    ):
+    if not fusable(X, y, sample_weight, loss, np.ndarray):
         return None
     return FusedTerms(X, y, sample_weight, loss, fit_intercept, parallel=parallel)
