@@ -216,22 +216,39 @@ class TabularPreprocessor:
         categories = {}
         for c in categorical:
             if features[c].isna().any():
-                raise InputError(f"column {c!r} has missing values; fill or drop them first")
+                raise _missing_categories(c)
             categories[c] = sorted(features[c].unique().tolist(), key=_sort_key)
         y = df[self.target]
-        self.target_is_numeric_ = is_numeric_column(y)
+        target_is_numeric = is_numeric_column(y)
         if y.isna().any():
-            raise InputError(
-                f"target column {self.target!r} has {int(y.isna().sum())} missing values; "
-                "drop those rows first"
-            )
-        if self.scale_target and self.target_is_numeric_:
+            raise self._missing_targets(int(y.isna().sum()))
+        if self.scale_target and target_is_numeric:
             y = _numeric_column(df, self.target)
             mean[self.target], scale[self.target] = float(y.mean()), _spread(y)
+        return self._store(numeric, categorical, categories, mean, scale, features.columns,
+                           target_is_numeric)  # fmt: skip
+
+    def _store(
+        self,
+        numeric: list[str],
+        categorical: list[str],
+        categories: dict[str, list[Any]],
+        mean: dict[str, float],
+        scale: dict[str, float],
+        columns: Sequence[str],
+        target_is_numeric: bool,
+    ) -> TabularPreprocessor:
+        """Set the fitted attributes (pandas and Dask fits alike)."""
+        self.target_is_numeric_ = target_is_numeric
         self.numeric_columns_, self.categorical_columns_ = numeric, categorical
         self.categories_, self.mean_, self.scale_ = categories, mean, scale
-        self.feature_names_out_ = self._order(features.columns)
+        self.feature_names_out_ = self._order(columns)
         return self
+
+    def _missing_targets(self, count: int) -> InputError:
+        return InputError(
+            f"target column {self.target!r} has {count} missing values; drop those rows first"
+        )
 
     def _fit_dask(
         self, ddf: Any, parts: list[Any], *, rows: Sequence[np.ndarray] | None = None
@@ -273,22 +290,18 @@ class TabularPreprocessor:
         categories = {}
         for c in categorical:
             if any(s.categories[c][0] for s in summaries):
-                raise InputError(f"column {c!r} has missing values; fill or drop them first")
+                raise _missing_categories(c)
             seen = set().union(*(s.categories[c][1] for s in summaries))
             categories[c] = sorted(seen, key=_sort_key)
         blanks = sum(s.target_missing for s in summaries)
         if blanks:
-            raise InputError(
-                f"target column {self.target!r} has {blanks} missing values; drop those rows first"
-            )
+            raise self._missing_targets(blanks)
         if scale_target:
             moments = [s.target for s in summaries]
             _raise_if_not_finite(self.target, moments, offsets)
             mean[self.target], scale[self.target] = _combine_moments(moments)
-        self.target_is_numeric_ = target_is_numeric
-        self.numeric_columns_, self.categorical_columns_ = numeric, categorical
-        self.categories_, self.mean_, self.scale_ = categories, mean, scale
-        self.feature_names_out_ = self._order(features.columns)
+        self._store(numeric, categorical, categories, mean, scale, features.columns,
+                    target_is_numeric)  # fmt: skip
         # transform() of this same frame needs the partitions' row counts: learnt here
         # for free, kept (a few integers) so that fit_transform reads the data once.
         self._partition_rows = (ddf._name, tuple(int(s.rows) for s in summaries))
@@ -443,6 +456,10 @@ class TabularPreprocessor:
         if self.target not in self.scale_:
             return y
         return y * self.scale_[self.target] + self.mean_[self.target]
+
+
+def _missing_categories(column: str) -> InputError:
+    return InputError(f"column {column!r} has missing values; fill or drop them first")
 
 
 def is_numeric_column(column: Any) -> bool:
