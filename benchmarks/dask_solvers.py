@@ -117,13 +117,14 @@ def main() -> None:
         t_numpy = median(local.value_and_grad)
         t_dask = median(chunked.value_and_grad)
         groups = [len(g) for g in chunked._groups]
+        how = "an actor per worker" if chunked._holders else "a task each"
         print("\n## Time per iteration (one loss-and-gradient evaluation)\n")
         print("| path | median s | ratio |")
         print("| --- | ---: | ---: |")
         print(f"| NumPy, this process ({path}) | {t_numpy:.4f} | 1 |")
         print(
-            f"| Dask, {args.workers} workers, data persisted ({len(groups)} tasks of "
-            f"{groups} chunks) | {t_dask:.4f} | "
+            f"| Dask, {args.workers} workers, data persisted ({len(groups)} groups of "
+            f"{groups} chunks, {how}) | {t_dask:.4f} | "
             f"{t_dask / t_numpy:.2f} |"
         )
 
