@@ -25,6 +25,7 @@ Run (unset the OpenBLAS variables this machine sets, for benchmarks only)::
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import time
 
@@ -116,6 +117,10 @@ def main() -> None:
         chunked.value_and_grad(thetas[0] / 2)
         t_numpy = median(local.value_and_grad)
         t_dask = median(chunked.value_and_grad)
+        by_tasks = copy.copy(chunked)  # the same chunks, evaluated by a round of tasks
+        by_tasks._holders = None  # (the path taken without holders, or after losing one)
+        by_tasks.value_and_grad(thetas[0] / 3)
+        t_tasks = median(by_tasks.value_and_grad)
         groups = [len(g) for g in chunked._groups]
         how = "an actor per worker" if chunked._holders else "a task each"
         print("\n## Time per iteration (one loss-and-gradient evaluation)\n")
@@ -126,6 +131,10 @@ def main() -> None:
             f"| Dask, {args.workers} workers, data persisted ({len(groups)} groups of "
             f"{groups} chunks, {how}) | {t_dask:.4f} | "
             f"{t_dask / t_numpy:.2f} |"
+        )
+        print(
+            f"| Dask, the same groups as a round of tasks (no actors) | {t_tasks:.4f} | "
+            f"{t_tasks / t_numpy:.2f} |"
         )
 
         # ---- time to the optimum

@@ -294,6 +294,44 @@ def _without_holders(chunked):
     return plain
 
 
+def test_a_worker_with_several_threads_runs_its_groups_in_parallel():
+    # One holder per worker: with two threads it holds two groups and runs the second on
+    # a thread of its own; the sums are the NumPy fit's, and the holders go with the fit
+    # (distributed's actors live on in reference cycles until the garbage collector runs:
+    # the fit closes them itself).
+    import gc
+    import time
+
+    distributed = pytest.importorskip("distributed", reason="pip install 'xpgd[distributed]'")
+    X, y, _ = make_classification(8_000, 4, rho=0.5, random_state=8)
+    Xd, yd, _ = make_classification(8_000, 4, rho=0.5, random_state=8, backend="dask", chunks=1_000)
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        chunked, *_ = _cluster_objective(8_000, 1_000)
+        assert [groups for _, groups, _ in chunked._holders] == [[[0, 1, 2, 3], [4, 5, 6, 7]]]
+        chunked.close()
+
+        def actors(dask_worker):
+            return len(dask_worker.state.actors)
+
+        model = xpgd.LogisticRegression(tol=1e-10)
+        gc.disable()  # as if no collection ran for a while after the fit
+        try:
+            ours = model.fit(Xd, yd).coef_
+            np.testing.assert_allclose(ours, model.fit(X, y).coef_, rtol=1e-10, atol=1e-12)
+
+            deadline = time.monotonic() + 10
+            while sum(client.run(actors).values()) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert sum(client.run(actors).values()) == 0  # released with the fit
+        finally:
+            gc.enable()
+
+
 def test_an_error_in_a_holder_is_raised_and_keeps_the_holders(cluster_client):
     # A kernel's own error is not a lost worker: it reaches the caller as itself, and the
     # holders stay for the next call.

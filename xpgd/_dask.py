@@ -207,7 +207,7 @@ class ChunkedObjective(LinearObjective):
         X, y, w = objective.X, objective.y, objective.sample_weight
         if X.numblocks[1] != 1:  # the kernels need whole rows
             X = X.rechunk({1: -1})
-        client = _distributed_client()
+        client = self._client = _distributed_client()
         if client is not None:
             # On a cluster, keep the chunks on the workers for the whole fit: otherwise
             # every iteration's graph would carry (and reload, or regenerate) the data.
@@ -245,6 +245,21 @@ class ChunkedObjective(LinearObjective):
 
     def first_row(self) -> Array:
         return self.X[0, :].compute()
+
+    def __enter__(self) -> ChunkedObjective:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the holders (and with them the workers' references to the chunks) now:
+        distributed keeps an actor alive through reference cycles until the client's
+        garbage collector runs, which could keep a large X in the workers' memory after
+        the fit. Later evaluations take the tasks."""
+        holders, self._holders = self._holders, None
+        if holders:
+            self._client.cancel([future for _, _, future in holders])
 
     def _map_chunks(self, kernel: Any, *rest: Any) -> tuple[Array, ...]:
         """``kernel(X_b, y_b, w_b, *rest)`` summed over the chunks, in chunk order: one call

@@ -25,6 +25,7 @@ the cost.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -472,76 +473,77 @@ def minimize(
             f"solver={solver!r} cannot handle an L1 penalty; use one of {PROXIMAL} (proximal steps)"
         )
     lazy = is_lazy(objective.xp)
-    if lazy:
+    if lazy and solver in STOCHASTIC:
+        raise InvalidParameterError(
+            f"solver={solver!r} draws random rows for each mini-batch, which on a Dask "
+            "array would shuffle data between chunks every step; use solver='lbfgs' "
+            "(or 'normal' for least squares), which reads each chunk once per iteration"
+        )
+    with contextlib.ExitStack() as cleanup:
+        if lazy:  # closed on the way out: what it keeps on a cluster goes with the fit
+            from xpgd._dask import ChunkedObjective
+
+            objective = cleanup.enter_context(ChunkedObjective(objective))
+        xp = objective.param_xp
+        prox = objective.prox if objective.l1 != 0.0 else None
+        if solver == "normal":
+            if objective.family.name != "squared":
+                raise InvalidParameterError(
+                    "solver='normal' solves least squares only; use solver='lbfgs' for the "
+                    f"{objective.family.name} loss"
+                )
+            return solve_normal(objective, theta0, tol=tol, verbose=verbose, callback=callback)
+
+        def lipschitz_step() -> Array:
+            return 1.0 / objective.lipschitz()
+
         if solver in STOCHASTIC:
-            raise InvalidParameterError(
-                f"solver={solver!r} draws random rows for each mini-batch, which on a Dask "
-                "array would shuffle data between chunks every step; use solver='lbfgs' "
-                "(or 'normal' for least squares), which reads each chunk once per iteration"
+            options = dict(stochastic or {})
+            if learning_rate == "auto" and solver == "sgd":
+                rate = _minibatch_step(objective, int(options.get("batch_size", 256)), xp=xp)
+            elif learning_rate == "auto":
+                rate = 1e-3
+            else:
+                rate = float(learning_rate)
+            return run_stochastic(
+                objective,
+                theta0,
+                SOLVERS[solver],
+                learning_rate=rate,
+                auto=learning_rate == "auto",
+                max_iter=max_iter,
+                tol=tol,
+                prox=prox,
+                verbose=verbose,
+                callback=callback,
+                **options,
             )
-        from xpgd._dask import ChunkedObjective
 
-        objective = ChunkedObjective(objective)
-    xp = objective.param_xp
-    prox = objective.prox if objective.l1 != 0.0 else None
-    if solver == "normal":
-        if objective.family.name != "squared":
-            raise InvalidParameterError(
-                "solver='normal' solves least squares only; use solver='lbfgs' for the "
-                f"{objective.family.name} loss"
-            )
-        return solve_normal(objective, theta0, tol=tol, verbose=verbose, callback=callback)
+        def safe_learning_rate() -> float:
+            return host_floats(xp.reshape(lipschitz_step(), (1,)))[0]
 
-    def lipschitz_step() -> Array:
-        return 1.0 / objective.lipschitz()
-
-    if solver in STOCHASTIC:
-        options = dict(stochastic or {})
-        if learning_rate == "auto" and solver == "sgd":
-            rate = _minibatch_step(objective, int(options.get("batch_size", 256)), xp=xp)
-        elif learning_rate == "auto":
-            rate = 1e-3
+        if solver == "lbfgs":
+            length = None if learning_rate == "auto" else float(learning_rate)
+            optimizer = lbfgs(length, xp=xp)
+        elif solver == "gd" and learning_rate == "auto" and line_search:
+            optimizer = armijo(1.0, xp=xp, prox=prox)
         else:
-            rate = float(learning_rate)
-        return run_stochastic(
-            objective,
-            theta0,
-            SOLVERS[solver],
-            learning_rate=rate,
-            auto=learning_rate == "auto",
+            step = lipschitz_step() if learning_rate == "auto" else float(learning_rate)
+            if solver == "momentum":
+                optimizer = SOLVERS[solver](step, xp=xp, beta=momentum)
+            else:
+                optimizer = SOLVERS[solver](step, xp=xp, prox=prox)
+        result = run(
+            objective.value_and_grad,
+            objective.to_optimizer(theta0),
+            optimizer,
             max_iter=max_iter,
             tol=tol,
-            prox=prox,
+            check_every=check_every,
+            xp=xp,
+            stationarity=objective.stationarity,
+            safe_learning_rate=safe_learning_rate,
             verbose=verbose,
             callback=callback,
-            **options,
         )
-
-    def safe_learning_rate() -> float:
-        return host_floats(xp.reshape(lipschitz_step(), (1,)))[0]
-
-    if solver == "lbfgs":
-        length = None if learning_rate == "auto" else float(learning_rate)
-        optimizer = lbfgs(length, xp=xp)
-    elif solver == "gd" and learning_rate == "auto" and line_search:
-        optimizer = armijo(1.0, xp=xp, prox=prox)
-    else:
-        step = lipschitz_step() if learning_rate == "auto" else float(learning_rate)
-        if solver == "momentum":
-            optimizer = SOLVERS[solver](step, xp=xp, beta=momentum)
-        else:
-            optimizer = SOLVERS[solver](step, xp=xp, prox=prox)
-    result = run(
-        objective.value_and_grad,
-        objective.to_optimizer(theta0),
-        optimizer,
-        max_iter=max_iter,
-        tol=tol,
-        check_every=check_every,
-        xp=xp,
-        stationarity=objective.stationarity,
-        safe_learning_rate=safe_learning_rate,
-        verbose=verbose,
-        callback=callback,
-    )
-    return result._replace(theta=objective.original(result.theta))
+        return result._replace(theta=objective.original(result.theta))
