@@ -261,10 +261,10 @@ def _cluster_objective(rows=16_000, chunks=2_000):
 
 
 def test_chunks_kept_on_the_cluster_are_held_by_one_actor_per_worker(cluster_client):
-    # A round of tasks costs 10-20 ms of scheduling per iteration: contiguous groups of
-    # chunks, one per worker thread, held by an actor on each worker and run by a direct
-    # call; the sums are still added in chunk order (the task path's bits, the NumPy
-    # sums to rounding).
+    # A round of tasks costs 10-20 ms of scheduling per iteration: groups of chunks of
+    # equal rows, one per worker thread, held by an actor on each worker and run by a
+    # direct call; the sums are still added in chunk order (the task path's bits, the
+    # NumPy sums to rounding).
     import array_api_compat.numpy as xp_np
 
     from xpgd._core.objective import LinearObjective
@@ -272,6 +272,7 @@ def test_chunks_kept_on_the_cluster_are_held_by_one_actor_per_worker(cluster_cli
     chunked, Xd, yd, family = _cluster_objective()
     groups = chunked._groups
     assert sorted(i for g in groups for i in g) == list(range(8))
+    assert [len(g) for g in groups] == [4, 4]  # equal rows, wherever the chunks were
     threads = cluster_client.nthreads()
     assert len(groups) == sum(threads.values()) == 2
     assert sorted(chunked._workers) == sorted(threads)  # one group on each worker
@@ -330,6 +331,40 @@ def test_a_worker_with_several_threads_runs_its_groups_in_parallel():
             assert sum(client.run(actors).values()) == 0  # released with the fit
         finally:
             gc.enable()
+
+
+def test_data_the_caller_persisted_are_used_as_they_are(cluster_client):
+    # `X = X.persist()` before fit is Dask's usual advice: the fit takes those chunks as
+    # they are (persisting them again under new keys would make the scheduler count their
+    # memory twice, and spill at half the data it could hold), and each worker's group is
+    # made of the chunks it holds (spread evenly here), so nothing is copied either.
+    import array_api_compat.dask.array as xp_da
+    from distributed import wait
+
+    from xpgd._core.losses import get_loss
+    from xpgd._core.objective import LinearObjective
+    from xpgd._dask import ChunkedObjective
+
+    def held_bytes():
+        return cluster_client.run_on_scheduler(
+            lambda dask_scheduler: sum(ws.nbytes for ws in dask_scheduler.workers.values())
+        )
+
+    Xd, yd, _ = make_classification(40_000, 20, random_state=6, backend="dask", chunks=5_000)
+    Xd, yd = cluster_client.persist([Xd, yd.astype("float64")])
+    wait([Xd, yd])
+    cluster_client.rebalance([Xd, yd])
+    before = held_bytes()
+    objective = LinearObjective(Xd, yd, get_loss("logistic"), xp=xp_da)
+    with ChunkedObjective(objective) as chunked:
+        assert chunked.X is Xd and chunked.y is yd
+        loss, _ = chunked.value_and_grad(np.zeros(21))
+        assert np.isfinite(loss)
+        assert held_bytes() - before < 0.05 * Xd.nbytes
+    lazy, _, _ = make_classification(40_000, 20, random_state=6, backend="dask", chunks=5_000)
+    with ChunkedObjective(LinearObjective(lazy, yd, get_loss("logistic"), xp=xp_da)) as other:
+        assert other.X is not lazy  # a lazy X is persisted for the fit
+        assert held_bytes() - before > 0.9 * Xd.nbytes
 
 
 def test_an_error_in_a_holder_is_raised_and_keeps_the_holders(cluster_client):

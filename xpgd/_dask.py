@@ -23,8 +23,6 @@ are handled in :mod:`xpgd.preprocessing` (which imports Dask only for a Dask fra
 
 from __future__ import annotations
 
-import bisect
-import itertools
 import warnings
 from typing import Any
 
@@ -119,6 +117,16 @@ class _ChunkHolder:
         others = [self._pool.submit(_chunk_group, kernel, rest, g) for g in self._groups[1:]]
         first = _chunk_group(kernel, rest, self._groups[0])
         return [first] + [f.result() for f in others]
+
+
+def _persisted(a: Any) -> bool:
+    """Whether every chunk of Dask array ``a`` is a future held by the client (as after
+    ``a = a.persist()`` on a cluster): nothing of it left to compute."""
+    from dask.core import flatten
+    from distributed import futures_of
+
+    held = {future.key for future in futures_of(a)}
+    return bool(held) and set(flatten(a.__dask_keys__())) <= held
 
 
 def _same(block: Any) -> Any:
@@ -216,16 +224,22 @@ class ChunkedObjective(LinearObjective):
             # weights (p times smaller; often built on the host from the labels) are
             # always kept there. Persisted under new keys, so that later computations of
             # the caller's own arrays never meet a key the scheduler holds with another
-            # recipe.
-            keep_X = fits_in_cluster_memory(client, X, y, w)
-            X = client.persist(_renamed(X)) if keep_X else X
-            y, w = (None if a is None else client.persist(_renamed(a)) for a in (y, w))
+            # recipe; arrays the caller persisted are used as they are (under new keys
+            # the scheduler would count their memory twice).
+            def kept(a: Any) -> Any:
+                if a is None or _persisted(a):
+                    return a
+                return client.persist(_renamed(a))
+
+            keep_X = _persisted(X) or fits_in_cluster_memory(client, X, y, w)
+            X = kept(X) if keep_X else X
+            y, w = kept(y), kept(w)
             self.X, self.y, self.sample_weight = X, y, w
         rows = X.chunks[0]
         self._blocks = (list(X.to_delayed().ravel()), _row_blocks(y, rows), _row_blocks(w, rows))
         # One task per chunk, except for data kept on a cluster: there one group of
-        # contiguous chunks per worker thread (see _groups_by_worker), held by an actor on
-        # its worker. Streamed data keep one task per chunk, so that a worker holds one
+        # chunks per worker thread, mostly those its worker holds already (see
+        # _groups_by_worker), held by an actor on that worker. Streamed data keep one task per chunk, so that a worker holds one
         # chunk at a time.
         self._groups = [[i] for i in range(len(rows))]
         self._workers: list[Any] = [None] * len(rows)
@@ -319,36 +333,40 @@ class ChunkedObjective(LinearObjective):
 
 
 def _groups_by_worker(client: Any, X: Any) -> tuple[list[list[int]], list[Any]]:
-    """Persisted ``X``'s chunk indices in one contiguous group per worker thread (or per
-    chunk, with fewer chunks), of about equal rows, and for each group the worker that
-    should run it: the one holding most of its chunks among the thread slots still free.
-    Where the data sit unevenly (the scheduler often places a whole array on one worker),
-    the chunks a group lacks are copied to its worker once (when its holder starts);
-    each iteration then runs one group per thread, every core busy."""
+    """Persisted ``X``'s chunk indices in one group per worker thread, of about equal
+    rows, and for each group its worker: each chunk goes to a thread of a worker that
+    already holds it (filling that worker's threads in turn up to an equal share of the
+    rows), and only the chunks left over, where the data sit unevenly (the scheduler may
+    place a whole array on one worker), to the threads with the fewest rows; those are
+    copied to their worker once, when its holder starts. Each iteration then runs one
+    group per thread, every core busy. The groups need not be contiguous: each chunk's
+    sums are kept apart and added in chunk order."""
     from distributed import wait
 
     wait(X)
     keys = [block.key for block in X.to_delayed().ravel()]
+    rows = X.chunks[0]
     # client.nthreads() lists every worker (scheduler_info() may show only a few).
     slots = [a for a, threads in sorted(client.nthreads().items()) for _ in range(threads)]
-    count = max(1, min(len(slots), len(keys)))
-    ends = list(itertools.accumulate(X.chunks[0]))
-    cuts = (
-        [0]
-        + [bisect.bisect_left(ends, ends[-1] * g / count) + 1 for g in range(1, count)]
-        + [len(keys)]
-    )
-    groups = [list(range(cuts[g], cuts[g + 1])) for g in range(count)]
-    groups = [g for g in groups if g]
+    share = sum(rows) / len(slots)
+    load = [0] * len(slots)
+    groups: list[list[int]] = [[] for _ in slots]
     who_has = client.who_has(X)
-    free, workers = list(slots), []
-    for group in groups:
-        held = [a for i in group for a in (who_has.get(keys[i]) or ())]
-        choice = max(free, key=held.count) if free else None
-        if choice is not None:
-            free.remove(choice)
-        workers.append(choice)
-    return groups, workers
+    left = []
+    for i, key in enumerate(keys):
+        holders = set(who_has.get(key) or ())
+        free = [s for s, a in enumerate(slots) if a in holders and load[s] < share]
+        if free:
+            groups[free[0]].append(i)
+            load[free[0]] += rows[i]
+        else:
+            left.append(i)
+    for i in left:
+        s = min(range(len(slots)), key=load.__getitem__)
+        groups[s].append(i)
+        load[s] += rows[i]
+    chosen = [(sorted(g), a) for g, a in zip(groups, slots, strict=True) if g]
+    return [g for g, _ in chosen], [a for _, a in chosen]
 
 
 def _start_holders(
