@@ -3,6 +3,7 @@ iteration, and fits on a ``dask.distributed`` cluster of worker processes."""
 
 from __future__ import annotations
 
+import collections
 import pickle
 
 import numpy as np
@@ -365,6 +366,43 @@ def test_data_the_caller_persisted_are_used_as_they_are(cluster_client):
     with ChunkedObjective(LinearObjective(lazy, yd, get_loss("logistic"), xp=xp_da)) as other:
         assert other.X is not lazy  # a lazy X is persisted for the fit
         assert held_bytes() - before > 0.9 * Xd.nbytes
+
+
+_READS: collections.Counter = collections.Counter()
+
+
+def _counted_rows(lo, hi):
+    """Rows ``[lo, hi)`` of a seeded logistic problem, counting each call (the cluster
+    in the test below runs in this process, so the counter is shared)."""
+    _READS[lo] += 1
+    rng = np.random.default_rng(lo)
+    X = rng.standard_normal((hi - lo, 4))
+    z = X @ np.array([1.0, -2.0, 0.5, 0.0]) + rng.logistic(size=hi - lo)
+    return X, (z > 0).astype(np.int64)
+
+
+def test_a_fit_on_a_cluster_reads_its_source_once():
+    # X and y from one source (a CSV's blocks, here a counting generator) are persisted
+    # together when the fit starts: the finite checks, the labels, the statistics, the
+    # iterations and the separation check then read the workers' memory, and each block
+    # of the source is read once (it was read four times).
+    distributed = pytest.importorskip("distributed", reason="pip install 'xpgd[distributed]'")
+    from xpgd._dask import from_row_generator
+
+    X, y = from_row_generator(_counted_rows, 8_000, 4, chunk_rows=1_000, y_dtype=np.int64)
+    _READS.clear()
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
+        ours = xpgd.LogisticRegression(tol=1e-10).fit(X, y)
+    assert dict(_READS) == dict.fromkeys(range(0, 8_000, 1_000), 1)
+    parts = [_counted_rows(lo, lo + 1_000) for lo in range(0, 8_000, 1_000)]
+    X_np, y_np = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    ref = xpgd.LogisticRegression(tol=1e-10).fit(X_np, y_np)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-10, atol=1e-12)
 
 
 def test_an_error_in_a_holder_is_raised_and_keeps_the_holders(cluster_client):

@@ -46,6 +46,7 @@ __all__ = [
     "fits_in_cluster_memory",
     "from_npy",
     "from_row_generator",
+    "keep_on_cluster",
     "to_npy",
 ]
 
@@ -154,6 +155,23 @@ def fits_in_cluster_memory(client: Any, *arrays: Any) -> bool:
     return size <= PERSIST_FRACTION * sum(limits)
 
 
+def keep_on_cluster(*arrays: Any) -> tuple[Any, ...]:
+    """``arrays`` with their Dask arrays persisted together, under new keys, when a
+    ``dask.distributed`` client is active and they fit in its workers' memory (see
+    :func:`fits_in_cluster_memory`); as they are otherwise (no client, data to stream
+    from their source, or already persisted). Called at the start of a fit, so that
+    X and y from one source (the blocks of a CSV) are read once, together, and the
+    checks, statistics and iterations that follow all read the workers' memory."""
+    import array_api_compat
+
+    client = _distributed_client()
+    lazy = [a for a in arrays if array_api_compat.is_dask_array(a) and not _persisted(a)]
+    if client is None or not lazy or not fits_in_cluster_memory(client, *lazy):
+        return arrays
+    kept = iter(client.persist([_renamed(a) for a in lazy]))
+    return tuple(next(kept) if any(a is b for b in lazy) else a for a in arrays)
+
+
 def _read_rows(path: str, lo: int, hi: int) -> Any:
     import numpy as np
 
@@ -239,8 +257,8 @@ class ChunkedObjective(LinearObjective):
         self._blocks = (list(X.to_delayed().ravel()), _row_blocks(y, rows), _row_blocks(w, rows))
         # One task per chunk, except for data kept on a cluster: there one group of
         # chunks per worker thread, mostly those its worker holds already (see
-        # _groups_by_worker), held by an actor on that worker. Streamed data keep one task per chunk, so that a worker holds one
-        # chunk at a time.
+        # _groups_by_worker), held by an actor on that worker. Streamed data keep one
+        # task per chunk, so that a worker holds one chunk at a time.
         self._groups = [[i] for i in range(len(rows))]
         self._workers: list[Any] = [None] * len(rows)
         self.param_xp = array_namespace(X._meta)

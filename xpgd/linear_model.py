@@ -19,6 +19,7 @@ import textwrap
 import warnings
 from typing import Any, ClassVar
 
+import array_api_compat
 import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
@@ -255,6 +256,10 @@ class _GradientDescentModel:
         self._validate_hyperparameters()
         choice = resolve_choice(self.backend, self.device)
         names = _feature_names(X)
+        if self.device is None and array_api_compat.is_dask_array(X):
+            from xpgd._dask import keep_on_cluster  # on a cluster: read the data once
+
+            X, y, sample_weight = keep_on_cluster(X, y, sample_weight)
         X, xp = check_X(X, choice)
         target, attributes = self._prepare_target(y, X, xp)
         weights = check_sample_weight(sample_weight, X, xp)
