@@ -111,13 +111,18 @@ class _ChunkHolder:
 
             self._pool = ThreadPoolExecutor(len(groups) - 1, thread_name_prefix="xpgd")
 
-    def run(self, kernel: Any, rest: tuple) -> list[list[tuple]]:
-        """:func:`_chunk_group` of each group, in order."""
-        if self._pool is None:
-            return [_chunk_group(kernel, rest, group) for group in self._groups]
-        others = [self._pool.submit(_chunk_group, kernel, rest, g) for g in self._groups[1:]]
-        first = _chunk_group(kernel, rest, self._groups[0])
-        return [first] + [f.result() for f in others]
+    def run(self, kernel: Any, rest: tuple) -> tuple[bool, Any]:
+        """``(True, [_chunk_group(kernel, rest, g) for each group g])``, or ``(False, the
+        kernel's exception)``: a kernel's error comes back as a value, so that the client
+        tells it from a failed call (a lost worker), whatever its type."""
+        try:
+            if self._pool is None:
+                return True, [_chunk_group(kernel, rest, group) for group in self._groups]
+            others = [self._pool.submit(_chunk_group, kernel, rest, g) for g in self._groups[1:]]
+            first = _chunk_group(kernel, rest, self._groups[0])
+            return True, [first] + [f.result() for f in others]
+        except Exception as exc:
+            return False, exc
 
 
 def _persisted(a: Any) -> bool:
@@ -155,21 +160,35 @@ def fits_in_cluster_memory(client: Any, *arrays: Any) -> bool:
     return size <= PERSIST_FRACTION * sum(limits)
 
 
-def keep_on_cluster(*arrays: Any) -> tuple[Any, ...]:
-    """``arrays`` with their Dask arrays persisted together, under new keys, when a
-    ``dask.distributed`` client is active and they fit in its workers' memory (see
-    :func:`fits_in_cluster_memory`); as they are otherwise (no client, data to stream
-    from their source, or already persisted). Called at the start of a fit, so that
-    X and y from one source (the blocks of a CSV) are read once, together, and the
-    checks, statistics and iterations that follow all read the workers' memory."""
+def keep_on_cluster(X: Any, *others: Any) -> tuple[Any, ...]:
+    """``(X, *others)`` with the Dask arrays among them persisted together, under new
+    keys, when a ``dask.distributed`` client is active and they fit in its workers'
+    memory (see :func:`fits_in_cluster_memory`); as they are otherwise (no client, data
+    to stream from their source, or already persisted). Called at the start of a fit,
+    so that X and y from one source (the blocks of a CSV) are read once, together, and
+    the checks, statistics and iterations that follow all read the workers' memory.
+
+    X is kept as the fit uses it (converted to its floating dtype by
+    :func:`xpgd._validation.as_floating`, in blocks of whole rows), so that the fit finds
+    it ready and the workers never hold two copies of it."""
+    import math
+
     import array_api_compat
 
+    from xpgd._validation import as_floating
+
+    is_dask = array_api_compat.is_dask_array
     client = _distributed_client()
-    lazy = [a for a in arrays if array_api_compat.is_dask_array(a) and not _persisted(a)]
-    if client is None or not lazy or not fits_in_cluster_memory(client, *lazy):
-        return arrays
-    kept = iter(client.persist([_renamed(a) for a in lazy]))
-    return tuple(next(kept) if any(a is b for b in lazy) else a for a in arrays)
+    if client is None or not is_dask(X) or X.ndim != 2 or any(map(math.isnan, X.shape)):
+        return (X, *others)  # (a malformed X gets the fit's own error)
+    X = as_floating(X, array_namespace(X))
+    X = X.rechunk({1: -1}) if X.numblocks[1] != 1 else X
+    dask_arrays = [a for a in (X, *others) if is_dask(a)]
+    lazy = [a for a in dask_arrays if not _persisted(a)]
+    if not lazy or not fits_in_cluster_memory(client, *dask_arrays):
+        return (X, *others)
+    kept = dict(zip(map(id, lazy), client.persist([_renamed(a) for a in lazy]), strict=True))
+    return tuple(kept.get(id(a), a) for a in (X, *others))
 
 
 def _read_rows(path: str, lo: int, hi: int) -> Any:
@@ -318,25 +337,25 @@ class ChunkedObjective(LinearObjective):
 
     def _holders_run(self, kernel: Any, rest: tuple) -> tuple[list[list[int]], list[list]] | None:
         """The holders' groups and their sums, or None (and no holders from now on) where
-        a holder was lost with its worker: the tasks then recompute what that worker kept,
-        from the data's recipe, as Dask does for any lost chunk."""
+        a call failed, a holder lost with its worker: the tasks then recompute what that
+        worker kept, from the data's recipe, as Dask does for any lost chunk. A kernel's
+        own error is raised as it is."""
         try:
             calls = [holder.run(kernel, rest) for holder, _, _ in self._holders]
-            results = [sums for call in calls for sums in call.result()]
+            replies = [call.result() for call in calls]
         except Exception as exc:
-            # A lost worker shows as a failed connection, or as a holder whose future
-            # is no longer "finished"; anything else is the kernel's own error.
-            futures = [future for _, _, future in self._holders]
-            if not isinstance(exc, OSError) and all(f.status == "finished" for f in futures):
-                raise
             warnings.warn(
                 f"a worker holding chunks of this fit was lost ({type(exc).__name__}: {exc}); "
                 "the fit goes on with one round of tasks per iteration",
                 RuntimeWarning,
                 stacklevel=2,
             )
-            self._holders = None
+            self.close()  # the other workers' holders too
             return None
+        for ok, value in replies:
+            if not ok:
+                raise value
+        results = [sums for _, value in replies for sums in value]
         return [g for _, groups, _ in self._holders for g in groups], results
 
     def data_sums(self, theta: Array) -> tuple[Array, Array]:
@@ -389,10 +408,10 @@ def _groups_by_worker(client: Any, X: Any) -> tuple[list[list[int]], list[Any]]:
 
 def _start_holders(
     client: Any, blocks: tuple[list, list, list], groups: list[list[int]], workers: list[Any]
-) -> list[tuple[Any, list[list[int]], Any]]:
+) -> list[tuple[Any, list[list[int]], Any]] | None:
     """One :class:`_ChunkHolder` per worker that runs groups, given the persisted chunks
     of its groups (Dask moves to the worker those it lacks, once): ``(actor, its groups,
-    its future)`` each."""
+    its future)`` each; None (with a warning) where they could not start."""
     # Futures of the blocks (persisted ones are not recomputed; a block derived from a
     # persisted array, such as a rechunked target, is computed here, once).
     present = [b for column in blocks for b in column if b is not None]
@@ -407,9 +426,21 @@ def _start_holders(
     pending = []
     for worker, its_groups in by_worker.items():
         held = [[tuple(future(b[i]) for b in blocks) for i in group] for group in its_groups]
-        where = {} if worker is None else {"workers": [worker], "allow_other_workers": False}
+        # Another worker may take a holder whose own has left in the meantime.
+        where = {} if worker is None else {"workers": [worker], "allow_other_workers": True}
         pending.append(client.submit(_ChunkHolder, held, actor=True, pure=False, **where))
-    return [(f.result(), groups, f) for f, groups in zip(pending, by_worker.values(), strict=True)]
+    try:
+        actors = [f.result() for f in pending]
+    except Exception as exc:
+        client.cancel(pending)
+        warnings.warn(
+            f"the holders of this fit's chunks could not start ({type(exc).__name__}: {exc}); "
+            "the fit runs with one round of tasks per iteration",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None
+    return list(zip(actors, by_worker.values(), pending, strict=True))
 
 
 def from_row_generator(

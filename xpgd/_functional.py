@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import array_api_compat
 import numpy as np
 from array_api_compat import array_namespace
 
@@ -194,6 +195,10 @@ def gradient_descent(
         )
     if not (isinstance(check_every, int) and check_every >= 1):
         raise InvalidParameterError(f"check_every={check_every!r}; use an integer >= 1")
+    if array_api_compat.is_dask_array(X):
+        from xpgd._dask import keep_on_cluster  # on a cluster: read the data once
+
+        X, y = keep_on_cluster(X, y)
     X, xp = check_X(X, resolve_choice("auto", None))
     params = _params(params, X, xp)
     y = check_target(y, X, xp, allow_2d=True, estimator="gradient_descent")

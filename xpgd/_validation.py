@@ -177,15 +177,7 @@ def check_X(
             f"1 is required: {what} needs at least one sample and one feature; check the "
             "data loading or column selection"
         )
-    if xp.isdtype(X.dtype, "complex floating"):
-        raise _complex_error(what, X.dtype)
-    if xp.isdtype(X.dtype, "real floating") and xp.finfo(X.dtype).bits < 32:
-        # float16 cannot hold a gradient step's precision: compute in float32.
-        X = xp.astype(X, xp.float32)
-    if not xp.isdtype(X.dtype, "real floating"):
-        if not xp.isdtype(X.dtype, ("integral", "bool")):
-            raise InputError(f"{what} has unsupported dtype {X.dtype}; pass numeric data")
-        X = xp.astype(X, default_float(xp, device_of(X)))
+    X = as_floating(X, xp, what)
     if n_features is not None and p != n_features:
         raise InputError(
             f"{what} has {p} features, but {estimator} is expecting {n_features} features "
@@ -193,6 +185,21 @@ def check_X(
         )
     _check_finite(X, xp, what)
     return X, xp
+
+
+def as_floating(X: Array, xp: Namespace, what: str = "X") -> Array:
+    """``X`` in the dtype a fit computes in: float32 and float64 as they are, float16 as
+    float32 (it cannot hold a gradient step's precision), integers and bools as the
+    namespace's default float; complex and other dtypes refused."""
+    if xp.isdtype(X.dtype, "complex floating"):
+        raise _complex_error(what, X.dtype)
+    if xp.isdtype(X.dtype, "real floating") and xp.finfo(X.dtype).bits < 32:
+        return xp.astype(X, xp.float32)
+    if not xp.isdtype(X.dtype, "real floating"):
+        if not xp.isdtype(X.dtype, ("integral", "bool")):
+            raise InputError(f"{what} has unsupported dtype {X.dtype}; pass numeric data")
+        return xp.astype(X, default_float(xp, device_of(X)))
+    return X
 
 
 def _complex_error(what: str, dtype: Any) -> InputError:
