@@ -411,7 +411,9 @@ def test_a_fit_keeps_one_copy_of_X_on_the_cluster(cluster_client, form):
     model = xpgd.LogisticRegression(alpha=0.01, max_iter=5, tol=None, check_every=1)
     model.fit(Xd, yd, callback=lambda *_: peak.append(held_bytes() - before))
     X_bytes = 40_000 * 20 * 8  # float64, as the fit computes
-    assert X_bytes <= max(peak) <= 1.15 * X_bytes + 40_000 * 8 * 3  # X, plus a few y
+    # X, y and its encoding (6.76-6.92 MB here; 8.36 MB (int64) and 13.24 MB (column
+    # chunks) when X was persisted before its conversion)
+    assert X_bytes <= max(peak) <= 1.1 * X_bytes
 
 
 _READS: collections.Counter = collections.Counter()
