@@ -53,7 +53,7 @@ def main() -> None:
     from distributed import Client, LocalCluster, wait
 
     import xpgd
-    from xpgd._backend import fused_terms, row_reducer
+    from xpgd._backend import use_fast_paths
     from xpgd._core.losses import get_loss
     from xpgd._core.objective import LinearObjective
     from xpgd._dask import ChunkedObjective
@@ -91,8 +91,7 @@ def main() -> None:
         local = LinearObjective(
             Xn, yn, family, alpha=alpha, fit_intercept=False, standardize=True, xp=xp_np
         )
-        local.row_reduce = row_reducer(Xn, xp_np)  # as a NumPy fit runs it: the compiled
-        local.fused_terms = fused_terms(Xn, local.y, None, family, False)  # kernel if any
+        use_fast_paths(local)  # as a NumPy fit runs it: the compiled kernel if any
         path = "compiled kernel" if local.fused_terms is not None else "row blocks, 2 threads"
         import array_api_compat.dask.array as xp_da
 

@@ -48,3 +48,23 @@ def make_classification(rng: np.random.Generator, n: int = 200, p: int = 5):
     w = rng.normal(size=p)
     y = (X @ w + 0.3 + rng.normal(size=n) > 0).astype(np.int64)
     return X, y
+
+
+@pytest.fixture(scope="module")
+def cluster_client():
+    """A client of a LocalCluster of two worker processes (one thread, 1 GiB each), shared
+    by a test module."""
+    distributed = pytest.importorskip(
+        "distributed", reason="dask.distributed is not installed: pip install 'xpgd[distributed]'"
+    )
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit="1GiB",
+            dashboard_address=":0",
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client

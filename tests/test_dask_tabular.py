@@ -537,31 +537,18 @@ def test_fit_through_dask_plots_a_sample(car_files, tmp_path, capsys, monkeypatc
     assert shown == [((50,), (50,), np.ndarray)]  # only the sample reached the host
 
 
-def test_fit_on_a_cluster_reads_through_dask(car_files, tmp_path, capsys):
-    distributed = pytest.importorskip(
-        "distributed", reason="dask.distributed is not installed: pip install 'xpgd[distributed]'"
+def test_fit_on_a_cluster_reads_through_dask(car_files, tmp_path, capsys, cluster_client):
+    address = cluster_client.scheduler.address
+    outputs, models = _fit_both(
+        tmp_path,
+        capsys,
+        car_files[0],
+        LINEAR_ARGS,
+        "--scheduler",
+        address,
+        "--blocksize",
+        "30000",
     )
-    with (
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            memory_limit="1GiB",
-            dashboard_address=":0",  # a free port: 8787 may be taken
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        address = client.scheduler.address
-        outputs, models = _fit_both(
-            tmp_path,
-            capsys,
-            car_files[0],
-            LINEAR_ARGS,
-            "--scheduler",
-            address,
-            "--blocksize",
-            "30000",
-        )
     assert f"Dask cluster {address}: 2 workers" in outputs[1]
     assert "read through Dask: " in outputs[1]
     _assert_same_printed_metrics(outputs, models)

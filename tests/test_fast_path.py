@@ -49,9 +49,7 @@ def test_numpy_fits_use_the_fast_path_and_match_the_plain_one(monkeypatch, rng):
     X, y = make_classification(rng, n=2000, p=8)
     assert isinstance(row_reducer(X, xpgd._backend.namespace("numpy")), ThreadedRows)
     fast = xpgd.LogisticRegression(tol=1e-10).fit(X, y)
-    import xpgd.linear_model as lm
-
-    monkeypatch.setattr(lm, "row_reducer", lambda X, xp: whole_rows)
+    monkeypatch.setattr(backend_module, "row_reducer", lambda X, xp: whole_rows)
     plain = xpgd.LogisticRegression(tol=1e-10).fit(X, y)
     np.testing.assert_allclose(fast.coef_, plain.coef_, rtol=1e-10)
     again = xpgd.LogisticRegression(tol=1e-10)

@@ -886,6 +886,18 @@ def fused_terms(
     return None
 
 
+def use_fast_paths(objective: Any) -> Any:
+    """``objective`` (a :class:`~xpgd._core.objective.LinearObjective`) set to evaluate
+    as eager fits do on its data: this backend's row reducer and its fused kernel where
+    one applies (:func:`row_reducer`, :func:`fused_terms`). Returns it."""
+    X = objective.X
+    objective.row_reduce = row_reducer(X, objective.xp)
+    objective.fused_terms = fused_terms(
+        X, objective.y, objective.sample_weight, objective.family, objective.fit_intercept
+    )
+    return objective
+
+
 # --------------------------------------------------------------------------- lazy arrays
 
 

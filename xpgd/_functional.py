@@ -15,12 +15,11 @@ from array_api_compat import array_namespace
 from xpgd._backend import (
     as_lazy,
     follow_params,
-    fused_terms,
     is_host_input,
     local_namespace,
     place,
     resolve_choice,
-    row_reducer,
+    use_fast_paths,
 )
 from xpgd._core import losses
 from xpgd._core.objective import LinearObjective
@@ -212,10 +211,7 @@ def gradient_descent(
     elif params.ndim == 2 and y.ndim == 1:
         y = y[:, None]
     objective = LinearObjective(X, y, family, fit_intercept=False, xp=xp)
-    objective.row_reduce = row_reducer(X, xp)
-    objective.fused_terms = fused_terms(
-        X, objective.y, objective.sample_weight, objective.family, objective.fit_intercept
-    )
+    use_fast_paths(objective)
     result = minimize(
         objective,
         params,

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 import xpgd
-from xpgd._backend import fused_terms, namespace, resolve_choice, row_reducer, to_numpy
+from xpgd._backend import namespace, resolve_choice, to_numpy, use_fast_paths
 from xpgd._core.losses import get_loss
 from xpgd._core.objective import LinearObjective
 from xpgd.datasets import ar1_columns
@@ -171,10 +171,7 @@ def run(args: argparse.Namespace) -> None:
     # Ours, per iteration, as fit runs it.
     for loss, y in (("squared", y_real), ("logistic", y_class)):
         objective = LinearObjective(X, y, get_loss(loss), alpha=1e-4, standardize=True, xp=xp)
-        objective.row_reduce = row_reducer(X, xp)
-        objective.fused_terms = fused_terms(
-            X, objective.y, objective.sample_weight, objective.family, objective.fit_intercept
-        )
+        use_fast_paths(objective)
         theta = xp.full(p + 1, 0.01, dtype=X.dtype)
         paths = [("ours", objective.fused_terms)]
         if objective.fused_terms is not None:  # the plain path it replaces, for the record

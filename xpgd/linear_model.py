@@ -30,15 +30,14 @@ from xpgd._backend import (
     backend_name_of,
     follow,
     follow_params,
-    fused_terms,
     host_array,
     is_host_input,
     is_lazy,
     local_namespace,
     materialize,
     resolve_choice,
-    row_reducer,
     to_numpy,
+    use_fast_paths,
 )
 from xpgd._core.losses import get_loss, log_softmax, sigmoid, softmax
 from xpgd._core.objective import LinearObjective
@@ -278,10 +277,7 @@ class _GradientDescentModel:
                 standardize=True,
                 xp=xp,
             )
-            objective.row_reduce = row_reducer(X, xp)
-            objective.fused_terms = fused_terms(
-                X, objective.y, objective.sample_weight, objective.family, objective.fit_intercept
-            )
+            use_fast_paths(objective)
             local_xp = local_namespace(X, xp)
             theta0 = self._start(objective, target, attributes, X, xp, local_xp)
             stochastic = None
