@@ -4,9 +4,16 @@ at a time), each against the floor (``X @ v``), medians of interleaved rounds.
 
 * ``dot``: ``z = X w`` only (four rows, four accumulators);
 * ``update``: ``acc += X^T d`` only (``d`` taken from the row itself);
-* ``dot+update``: both for the same four rows, as the kernel's float32 path does;
-* ``tile16``: the dots of 16 rows, then their updates (the float64 path's order);
+* ``dot+update``: both for the same four rows (the float32 kernel's order until
+  2026-11-27);
+* ``tile16``: the dots of 16 rows, then their updates (the order the kernel now takes,
+  with tiles of 32 rows and the tile's loss in between);
 * ``kernel squared`` / ``kernel logistic``: ``xpgd._numba`` itself.
+
+Then the kernel's cost with X in cache (512 rows, one thread): nanoseconds of
+compute per row, beside the floor's nanoseconds per row and core. A kernel whose compute
+were fully hidden behind the read would run at the floor; the difference between the
+two columns is what the memory stream cannot hide.
 
 Loops this small are sensitive to their incidental shape: the same ``dot`` written out in
 full instead of through ``_dot4`` measured 1.53x against 1.01x, timed side by side.
@@ -24,10 +31,11 @@ import numpy as np
 from cpu_kernel import _median  # this directory, as these scripts run
 from numba import njit, prange
 
-from xpgd._numba import CHUNK_ROWS, fused_terms
+from xpgd._numba import CHUNK_ROWS, _chunk_sums, fused_terms
 from xpgd.bench import make_ar1
 
 _FM = {"reassoc", "contract"}
+LOSSES = ("squared", "logistic")
 
 
 @njit(fastmath=_FM, inline="always")
@@ -104,6 +112,26 @@ def _over_chunks(part: Any) -> Any:
     return run
 
 
+@njit(fastmath=_FM, error_model="numpy")
+def _repeat_chunk(X: Any, y: Any, theta: Any, flags: Any, out: Any, repeat: int) -> None:
+    for _ in range(repeat):
+        _chunk_sums(X, y, y, theta, flags, 0, X.shape[0], out)
+
+
+def _hot_ns_per_row(dtype: str, loss: str, features: int, rows: int = 512) -> float:
+    """The kernel's per-chunk loop over ``rows`` rows that stay in L2, one thread."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((rows, features)).astype(dtype)
+    y = (X[:, 0] > 0).astype(dtype) if loss == "logistic" else X[:, 1].copy()
+    theta = np.full(features + 1, 0.01, dtype=dtype)
+    out = np.zeros(features + 2)
+    flags = (False, True, loss == "logistic")
+    repeat = 2_000_000 // rows
+    _repeat_chunk(X, y, theta, flags, out, 1)  # compiled
+    seconds = _median(lambda: _repeat_chunk(X, y, theta, flags, out, repeat), 7)
+    return seconds / (repeat * rows) * 1e9
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -122,6 +150,15 @@ def main() -> None:
         ratios = _measure(dtype, parts, args)
         cells = "  ".join(f"{k} {statistics.median(v):.2f}x" for k, v in ratios.items())
         print(f"{dtype}: {cells}")
+    print("in cache (512 rows, one thread), ns per row; the floor per row and core beside")
+    for dtype in ("float32", "float64"):
+        X, _, _ = make_ar1(args.rows, args.features, dtype=dtype)
+        v = np.ones(args.features, dtype=dtype)
+        floor = statistics.median(_median(lambda X=X, v=v: X @ v, args.repeat) for _ in range(3))
+        per_core = floor / (args.rows / 2) * 1e9  # the floor runs on both cores
+        hot = {loss: _hot_ns_per_row(dtype, loss, args.features) for loss in LOSSES}
+        cells = "  ".join(f"kernel {k} {v:.1f}" for k, v in hot.items())
+        print(f"{dtype}: {cells}  floor {per_core:.1f} ns per row and core")
 
 
 def _measure(dtype: str, parts: dict[str, Any], args: argparse.Namespace) -> dict[str, list]:
