@@ -1,16 +1,28 @@
 """The compiled CPU kernel against the floor, in several interleaved rounds: one
 loss-and-gradient evaluation (``xpgd/_numba.py``) and one read of X (``X @ v``), timed
 alternately, median of ``--repeat`` each per round, so that a noisy neighbour shows as
-spread between rounds rather than as a biased ratio.
+spread between rounds rather than as a biased ratio. Each call is timed in a block of
+its own kind: alternating single calls of OpenBLAS and of the kernel measured both
+slower (each pool of threads still spinning while the other runs).
+
+``--against REV`` also times the kernel of a git revision (its ``xpgd/_numba.py``,
+loaded beside this one) in the same rounds: a change to the kernel measured side by side.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/cpu_kernel.py
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/cpu_kernel.py --against HEAD~1
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,28 +40,59 @@ def _median(fn, repeat: int) -> float:
     return statistics.median(times)
 
 
+def _kernel_at(rev: str) -> Any:
+    """``xpgd/_numba.py`` as it was at ``rev``, imported as a module of its own (compiled
+    afresh: Numba's cache is keyed by the file)."""
+    root = Path(__file__).resolve().parent.parent
+    source = subprocess.run(
+        ["git", "show", f"{rev}:xpgd/_numba.py"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    path = Path(tempfile.mkdtemp()) / "xpgd_numba_at_rev.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("xpgd_numba_at_rev", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--features", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument(
+        "--against", metavar="REV", help="also time the kernel at this git revision"
+    )
     args = parser.parse_args()
+    kernels = {"kernel": fused_terms}
+    if args.against:
+        kernels[args.against] = _kernel_at(args.against).fused_terms
     print(f"{args.rows} x {args.features}; ratio = kernel / one read of X (X @ v), per round")
     for dtype in ("float64", "float32"):
         X, y_class, y_real = make_ar1(args.rows, args.features, dtype=dtype)
         v = np.ones(args.features, dtype=dtype)
         theta = np.full(args.features + 1, 0.01, dtype=dtype)
         for loss, y in (("squared", y_real), ("logistic", y_class)):
-            kernel = fused_terms(X, y, None, get_loss(loss).name, True)
-            kernel(theta)  # compiled (or loaded from Numba's cache) before timing
-            ratios = []
+            runs = {}
+            for name, make in kernels.items():
+                kernel = make(X, y, None, get_loss(loss).name, True)
+                kernel(theta)  # compiled (or loaded from Numba's cache) before timing
+                runs[name] = lambda k=kernel, t=theta: k(t)
+            ratios: dict[str, list[float]] = {name: [] for name in runs}
             for _ in range(args.rounds):
-                floor = _median(lambda X=X, v=v: X @ v, args.repeat)
-                ours = _median(lambda k=kernel, t=theta: k(t), args.repeat)
-                ratios.append(ours / floor)
-            spread = " ".join(f"{r:.2f}" for r in ratios)
-            print(f"{dtype} {loss:8s} median {statistics.median(ratios):.2f}x  rounds: {spread}")
+                for name, run in runs.items():
+                    floor = _median(lambda X=X, v=v: X @ v, args.repeat)
+                    ratios[name].append(_median(run, args.repeat) / floor)
+            for name, values in ratios.items():
+                spread = " ".join(f"{r:.2f}" for r in values)
+                label = f"{dtype} {loss:8s}" + ("" if name == "kernel" else f" at {name}")
+                print(f"{label} median {statistics.median(values):.2f}x  rounds: {spread}")
 
 
 if __name__ == "__main__":
