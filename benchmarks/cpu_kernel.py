@@ -15,7 +15,9 @@ loaded beside this one) in the same rounds: a change to the kernel measured side
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib.util
+import shutil
 import statistics
 import subprocess
 import sys
@@ -51,7 +53,9 @@ def _kernel_at(rev: str) -> Any:
         text=True,
         check=True,
     ).stdout
-    path = Path(tempfile.mkdtemp()) / "xpgd_numba_at_rev.py"
+    folder = tempfile.mkdtemp()
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # with Numba's cache in it
+    path = Path(folder) / "xpgd_numba_at_rev.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location("xpgd_numba_at_rev", path)
     module = importlib.util.module_from_spec(spec)

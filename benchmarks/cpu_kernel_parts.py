@@ -10,13 +10,10 @@ at a time), each against the floor (``X @ v``), medians of interleaved rounds.
   with tiles of 32 rows and the tile's loss in between);
 * ``kernel squared`` / ``kernel logistic``: ``xpgd._numba`` itself.
 
-Then the kernel's cost with X in cache (512 rows, one thread): nanoseconds of
-compute per row, beside the floor's nanoseconds per row and core. A kernel whose compute
-were fully hidden behind the read would run at the floor; the difference between the
-two columns is what the memory stream cannot hide.
-
-Loops this small are sensitive to their incidental shape: the same ``dot`` written out in
-full instead of through ``_dot4`` measured 1.53x against 1.01x, timed side by side.
+Then the kernel's cost with X in cache (512 rows, one thread): nanoseconds of compute
+per row, beside the floor's nanoseconds per row and core (its rows over the BLAS
+threads). A kernel whose compute were fully hidden behind the read would run at the
+floor; the difference between the two columns is what the memory stream cannot hide.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/cpu_kernel_parts.py
 """
@@ -24,6 +21,7 @@ full instead of through ``_dot4`` measured 1.53x against 1.01x, timed side by si
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 from typing import Any
 
@@ -118,6 +116,14 @@ def _repeat_chunk(X: Any, y: Any, theta: Any, flags: Any, out: Any, repeat: int)
         _chunk_sums(X, y, y, theta, flags, 0, X.shape[0], out)
 
 
+def _blas_threads() -> int:
+    """The threads NumPy's BLAS runs ``X @ v`` on (the floor's cores)."""
+    from threadpoolctl import threadpool_info
+
+    blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    return max(blas, default=os.cpu_count() or 1)
+
+
 def _hot_ns_per_row(dtype: str, loss: str, features: int, rows: int = 512) -> float:
     """The kernel's per-chunk loop over ``rows`` rows that stay in L2, one thread."""
     rng = np.random.default_rng(0)
@@ -155,7 +161,7 @@ def main() -> None:
         X, _, _ = make_ar1(args.rows, args.features, dtype=dtype)
         v = np.ones(args.features, dtype=dtype)
         floor = statistics.median(_median(lambda X=X, v=v: X @ v, args.repeat) for _ in range(3))
-        per_core = floor / (args.rows / 2) * 1e9  # the floor runs on both cores
+        per_core = floor / (args.rows / _blas_threads()) * 1e9  # the floor's rows per core
         hot = {loss: _hot_ns_per_row(dtype, loss, args.features) for loss in LOSSES}
         cells = "  ".join(f"kernel {k} {v:.1f}" for k, v in hot.items())
         print(f"{dtype}: {cells}  floor {per_core:.1f} ns per row and core")

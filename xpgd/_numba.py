@@ -104,7 +104,8 @@ def _pow2(n: Any, like: Any) -> Any:
 
 def _exp_neg(a: Any) -> Any:
     """``exp(-a)`` for ``a >= 0`` (NaN for NaN) in ``a``'s dtype. The compiled version
-    (this module's kernels call it) is within an ulp (``tests/test_fast_path.py``), and
+    (this module's kernels call it) has a relative error below one machine epsilon
+    (0.85 measured; ``tests/test_fast_path.py``), and
     beyond ``a = 87`` (float32) / ``708`` (float64) returns ``exp(-87)`` / ``exp(-708)``
     (1.6e-38 / 3.3e-308) instead of a smaller number: an absolute error below those, far
     below the rounding of the loss it enters."""
@@ -112,7 +113,8 @@ def _exp_neg(a: Any) -> Any:
 
 
 def _log1p_unit(e: Any) -> Any:
-    """``log(1 + e)`` for ``e`` in ``[0, 1]``, in ``e``'s dtype, within two ulps."""
+    """``log(1 + e)`` for ``e`` in ``[0, 1]``, in ``e``'s dtype; compiled, a relative error
+    below two machine epsilons (1.86 measured)."""
     return type(e)(np.log1p(e))
 
 
@@ -129,7 +131,12 @@ if njit is not None:
 
         def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
             int_t = ir.IntType(bits)
-            k = builder.fptosi(args[0], int_t)
+            # NaN to 0 first: LLVM's fptosi of a NaN is poison, which the optimiser may
+            # fold to anything (0.0 for exp(-NaN) when the NaN is a constant); the NaN
+            # reaches the result through the polynomial either way
+            n = args[0]
+            n = builder.select(builder.fcmp_unordered("uno", n, n), ir.Constant(n.type, 0.0), n)
+            k = builder.fptosi(n, int_t)
             k = builder.shl(builder.add(k, ir.Constant(int_t, bias)), ir.Constant(int_t, mantissa))
             return builder.bitcast(k, context.get_value_type(like))
 
