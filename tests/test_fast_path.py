@@ -192,8 +192,9 @@ def test_compiled_exp_and_log1p_are_within_a_few_epsilons(dtype, edge):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_compiled_kernel_is_exact_for_large_scores_and_keeps_a_nan(dtype, rng):
-    # |z| far beyond exp's range (up to 5000, where exp(-|z|) is 0 in either dtype): the
-    # kernel's loss and gradient are the plain path's; a NaN in X makes the loss NaN.
+    # |z| far beyond exp's range (past 1000, where exp(-|z|) underflows to 0 in either
+    # dtype): the kernel's loss and gradient are the plain path's; a NaN in X makes the
+    # loss NaN.
     kernels = _numba_kernels()
     from xpgd._backend import namespace
     from xpgd._core.objective import block_terms
