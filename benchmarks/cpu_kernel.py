@@ -42,6 +42,16 @@ def _median(fn, repeat: int) -> float:
     return statistics.median(times)
 
 
+def size_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The data's size and the rounds and timings per round (this and the sibling
+    scripts)."""
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--features", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=9)
+    return parser
+
+
 def _kernel_at(rev: str) -> Any:
     """``xpgd/_numba.py`` as it was at ``rev``, imported as a module of its own (compiled
     afresh: Numba's cache is keyed by the file)."""
@@ -65,11 +75,7 @@ def _kernel_at(rev: str) -> Any:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--features", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--repeat", type=int, default=9)
+    parser = size_arguments(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
     parser.add_argument(
         "--against", metavar="REV", help="also time the kernel at this git revision"
     )

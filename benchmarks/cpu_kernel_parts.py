@@ -26,7 +26,7 @@ import statistics
 from typing import Any
 
 import numpy as np
-from cpu_kernel import _median  # this directory, as these scripts run
+from cpu_kernel import _median, size_arguments  # this directory, as these scripts run
 from numba import njit, prange
 
 from xpgd._numba import CHUNK_ROWS, _chunk_sums, fused_terms
@@ -139,11 +139,7 @@ def _hot_ns_per_row(dtype: str, loss: str, features: int, rows: int = 512) -> fl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--features", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--repeat", type=int, default=9)
+    parser = size_arguments(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
     args = parser.parse_args()
     parts = {
         "dot": _over_chunks(_dot),

@@ -272,7 +272,7 @@ def _tile_losses(
     return loss_sum, d_sum
 
 
-@_jit(fastmath=_FASTMATH, error_model="numpy", inline="always", cache=True)
+@_jit(inline="always", **_OPTIONS)
 def _dot1(X: Any, i: int, w: Any) -> Any:
     """``x . w`` for the row ``i``."""
     row = X[i]
@@ -282,7 +282,7 @@ def _dot1(X: Any, i: int, w: Any) -> Any:
     return s
 
 
-@_jit(fastmath=_FASTMATH, error_model="numpy", inline="always", cache=True)
+@_jit(inline="always", **_OPTIONS)
 def _dot2(X: Any, i: int, w: Any) -> tuple[Any, Any]:
     """``x . w`` for the rows ``i`` and ``i+1``: ``w`` loaded once for both."""
     r0, r1 = X[i], X[i + 1]
@@ -294,7 +294,7 @@ def _dot2(X: Any, i: int, w: Any) -> tuple[Any, Any]:
     return s0, s1
 
 
-@_jit(fastmath=_FASTMATH, error_model="numpy", inline="always", cache=True)
+@_jit(inline="always", **_OPTIONS)
 def _update4(X: Any, i: int, d: Any, q: int, acc: Any) -> None:
     """``acc += X[i:i+4]^T d[q:q+4]``: the accumulator loaded and stored once for four
     rows."""
@@ -304,7 +304,7 @@ def _update4(X: Any, i: int, d: Any, q: int, acc: Any) -> None:
         acc[j] += d0 * r0[j] + d1 * r1[j] + d2 * r2[j] + d3 * r3[j]
 
 
-@_jit(fastmath=_FASTMATH, error_model="numpy", inline="always", cache=True)
+@_jit(inline="always", **_OPTIONS)
 def _chunk_sums(
     X: Any, y: Any, sw: Any, theta: Any, flags: Any, lo: int, hi: int, out: Any
 ) -> None:
