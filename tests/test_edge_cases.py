@@ -82,6 +82,35 @@ def test_concurrent_threaded_fits_restore_the_blas_threads(monkeypatch, rng):
         assert after == before
 
 
+@pytest.mark.parametrize("path", ["threaded rows", "compiled kernel", "one block"])
+def test_fits_on_our_threads_hold_blas_at_one_thread_in_the_loop(path, monkeypatch, rng):
+    # The loop's small products would wake BLAS's threads, which then spin on the cores
+    # the next evaluation runs on (benchmarks/blas_threads.py); where no threads of ours
+    # evaluate, BLAS is left alone.
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    if not before or before == [1] * len(before):
+        pytest.skip("BLAS runs a single thread here already: a limit cannot be observed")
+    monkeypatch.setattr(backend_module, "usable_cpus", lambda: 2)  # threads on any runner
+    monkeypatch.setattr(backend_module, "BLOCK_BYTES", 4096 if path == "threaded rows" else 1 << 30)
+    if path == "compiled kernel":  # in one block: the limit is the kernel's doing
+        pytest.importorskip("numba")
+        monkeypatch.setattr(backend_module, "CPU_FUSED_MIN_ELEMENTS", 0)
+    X = rng.normal(size=(4000, 8))
+    y = (X[:, 0] > 0).astype(int)
+    seen = []
+    model = xpgd.LogisticRegression(solver="lbfgs", max_iter=20, tol=None, check_every=5)
+    model.fit(X, y, callback=lambda *args: seen.append(blas_threads()))
+    assert len(seen) >= 2
+    expected = before if path == "one block" else [1] * len(before)
+    assert all(threads == expected for threads in seen)
+    assert blas_threads() == before  # restored after the fit
+
+
 def test_confusion_counts_are_integers_and_report_accuracy_is_over_all_samples():
     cm, _ = metrics.confusion_matrix(np.array([0, 1, 2, 2]), np.array([0, 1, 2, 1]))
     assert cm.dtype == np.int64

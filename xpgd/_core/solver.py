@@ -35,6 +35,7 @@ from xpgd._backend import (
     host_floats,
     is_lazy,
     linalg_errors,
+    own_threads_blas_limit,
     quiet_overflow,
     solve_triangular,
 )
@@ -484,6 +485,8 @@ def minimize(
             from xpgd._dask import ChunkedObjective
 
             objective = cleanup.enter_context(ChunkedObjective(objective))
+        else:  # evaluations on our own CPU threads: BLAS's threads must not spin on them
+            cleanup.enter_context(own_threads_blas_limit(objective))
         xp = objective.param_xp
         prox = objective.prox if objective.l1 != 0.0 else None
         if solver == "normal":
