@@ -24,8 +24,6 @@ import statistics
 import time
 from typing import Any
 
-import numpy as np
-
 from xpgd._backend import FUSED_ENV_VAR
 from xpgd._core import objective as objective_module
 from xpgd._core import solver
