@@ -1,9 +1,10 @@
 """The compiled CPU kernel against the floor, in several interleaved rounds: one
-loss-and-gradient evaluation (``xpgd/_numba.py``) and one read of X (``X @ v``), timed
-alternately, median of ``--repeat`` each per round, so that a noisy neighbour shows as
-spread between rounds rather than as a biased ratio. Each call is timed in a block of
-its own kind: alternating single calls of OpenBLAS and of the kernel measured both
-slower (each pool of threads still spinning while the other runs).
+loss-and-gradient evaluation (``xpgd/_numba.py``) and one read of X (the faster of
+``X @ v`` and a compiled sum, :func:`floor`), timed alternately, median of ``--repeat``
+each per round, so that a noisy neighbour shows as spread between rounds rather than as
+a biased ratio. Each call is timed in a block of its own kind, after a rest
+(``xpgd.bench.SETTLE_SECONDS``): OpenBLAS's threads spin for about 0.1 s after a call,
+and the first kernel calls after a block of ``X @ v`` took twice as long.
 
 ``--against REV`` also times the kernel of a git revision (its ``xpgd/_numba.py``,
 loaded beside this one) in the same rounds: a change to the kernel measured side by side.
@@ -29,17 +30,26 @@ from typing import Any
 import numpy as np
 
 from xpgd._core.losses import get_loss
-from xpgd._numba import fused_terms
-from xpgd.bench import make_ar1
+from xpgd._numba import fused_terms, read_once
+from xpgd.bench import SETTLE_SECONDS, make_ar1
 
 
 def _median(fn, repeat: int) -> float:
+    time.sleep(SETTLE_SECONDS)  # OpenBLAS's threads of the last block asleep again
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def floor(X: np.ndarray, repeat: int) -> float:
+    """One read of X: the faster of BLAS's ``X @ v`` and a compiled sum of X over every
+    core (:func:`xpgd._numba.read_once`; BLAS reads float64 X about 1.3x slower)."""
+    v = np.ones(X.shape[1], dtype=X.dtype)
+    read_once(X)  # compiled before timing
+    return min(_median(lambda: X @ v, repeat), _median(lambda: read_once(X), repeat))
 
 
 def size_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -83,10 +93,9 @@ def main() -> None:
     kernels = {"kernel": fused_terms}
     if args.against:
         kernels[args.against] = _kernel_at(args.against).fused_terms
-    print(f"{args.rows} x {args.features}; ratio = kernel / one read of X (X @ v), per round")
+    print(f"{args.rows} x {args.features}; ratio = kernel / one read of X (floor()), per round")
     for dtype in ("float64", "float32"):
         X, y_class, y_real = make_ar1(args.rows, args.features, dtype=dtype)
-        v = np.ones(args.features, dtype=dtype)
         theta = np.full(args.features + 1, 0.01, dtype=dtype)
         for loss, y in (("squared", y_real), ("logistic", y_class)):
             runs = {}
@@ -97,8 +106,7 @@ def main() -> None:
             ratios: dict[str, list[float]] = {name: [] for name in runs}
             for _ in range(args.rounds):
                 for name, run in runs.items():
-                    floor = _median(lambda X=X, v=v: X @ v, args.repeat)
-                    ratios[name].append(_median(run, args.repeat) / floor)
+                    ratios[name].append(_median(run, args.repeat) / floor(X, args.repeat))
             for name, values in ratios.items():
                 spread = " ".join(f"{r:.2f}" for r in values)
                 label = f"{dtype} {loss:8s}" + ("" if name == "kernel" else f" at {name}")

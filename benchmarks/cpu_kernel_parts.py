@@ -1,6 +1,7 @@
 """Where the compiled CPU kernel's time goes beyond one read of X: stripped-down Numba
 loops in the kernel's own layout (chunks of ``CHUNK_ROWS`` rows over the cores, rows four
-at a time), each against the floor (``X @ v``), medians of interleaved rounds.
+at a time), each against the floor (``cpu_kernel.floor``: the faster of ``X @ v`` and a
+compiled sum), medians of interleaved rounds.
 
 * ``dot``: ``z = X w`` only (four rows, four accumulators);
 * ``update``: ``acc += X^T d`` only (``d`` taken from the row itself);
@@ -11,7 +12,7 @@ at a time), each against the floor (``X @ v``), medians of interleaved rounds.
 * ``kernel squared`` / ``kernel logistic``: ``xpgd._numba`` itself.
 
 Then the kernel's cost with X in cache (512 rows, one thread): nanoseconds of compute
-per row, beside the floor's nanoseconds per row and core (its rows over the BLAS
+per row, beside the floor's nanoseconds per row and core (X's rows over the kernel's
 threads). A kernel whose compute were fully hidden behind the read would run at the
 floor; the difference between the two columns is what the memory stream cannot hide.
 
@@ -21,12 +22,12 @@ floor; the difference between the two columns is what the memory stream cannot h
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 from typing import Any
 
+import numba
 import numpy as np
-from cpu_kernel import _median, size_arguments  # this directory, as these scripts run
+from cpu_kernel import _median, floor, size_arguments  # this directory, as these scripts run
 from numba import njit, prange
 
 from xpgd._numba import CHUNK_ROWS, _chunk_sums, fused_terms
@@ -116,14 +117,6 @@ def _repeat_chunk(X: Any, y: Any, theta: Any, flags: Any, out: Any, repeat: int)
         _chunk_sums(X, y, y, theta, flags, 0, X.shape[0], out)
 
 
-def _blas_threads() -> int:
-    """The threads NumPy's BLAS runs ``X @ v`` on (the floor's cores)."""
-    from threadpoolctl import threadpool_info
-
-    blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
-    return max(blas, default=os.cpu_count() or 1)
-
-
 def _hot_ns_per_row(dtype: str, loss: str, features: int, rows: int = 512) -> float:
     """The kernel's per-chunk loop over ``rows`` rows that stay in L2, one thread."""
     rng = np.random.default_rng(0)
@@ -147,7 +140,7 @@ def main() -> None:
         "dot+update": _over_chunks(_dot_update),
         "tile16": _over_chunks(_tile16),
     }
-    print(f"{args.rows} x {args.features}; ratio to one read of X (X @ v), median of rounds")
+    print(f"{args.rows} x {args.features}; ratio to one read of X (floor()), median of rounds")
     for dtype in ("float32", "float64"):
         ratios = _measure(dtype, parts, args)
         cells = "  ".join(f"{k} {statistics.median(v):.2f}x" for k, v in ratios.items())
@@ -155,9 +148,8 @@ def main() -> None:
     print("in cache (512 rows, one thread), ns per row; the floor per row and core beside")
     for dtype in ("float32", "float64"):
         X, _, _ = make_ar1(args.rows, args.features, dtype=dtype)
-        v = np.ones(args.features, dtype=dtype)
-        floor = statistics.median(_median(lambda X=X, v=v: X @ v, args.repeat) for _ in range(3))
-        per_core = floor / (args.rows / _blas_threads()) * 1e9  # the floor's rows per core
+        seconds = statistics.median(floor(X, args.repeat) for _ in range(3))
+        per_core = seconds / (args.rows / numba.get_num_threads()) * 1e9  # the kernel's cores
         hot = {loss: _hot_ns_per_row(dtype, loss, args.features) for loss in LOSSES}
         cells = "  ".join(f"kernel {k} {v:.1f}" for k, v in hot.items())
         print(f"{dtype}: {cells}  floor {per_core:.1f} ns per row and core")
@@ -175,9 +167,9 @@ def _measure(dtype: str, parts: dict[str, Any], args: argparse.Namespace) -> dic
         fn()  # compiled before timing
     ratios: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(args.rounds):
-        floor = _median(lambda: X @ w, args.repeat)
+        seconds = floor(X, args.repeat)
         for name, fn in runs.items():
-            ratios[name].append(_median(fn, args.repeat) / floor)
+            ratios[name].append(_median(fn, args.repeat) / seconds)
     return ratios
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 
 from xpgd.bench import make_ar1
@@ -32,3 +34,5 @@ def test_bench_command_prints_the_table(capsys):
         "peer: scikit-learn Ridge",
     ):
         assert line in out, line
+    compiled_floor = "floor: one read of X (compiled sum, every core)"
+    assert (compiled_floor in out) == (importlib.util.find_spec("numba") is not None)

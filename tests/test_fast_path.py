@@ -223,6 +223,16 @@ def test_compiled_kernel_is_exact_for_large_scores_and_keeps_a_nan(dtype, rng):
     assert np.isnan(value)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_benchmark_floor_reads_every_entry_once(dtype, rng):
+    # read_once (the benchmarks' floor) sums all of X, over several chunks: any row it
+    # skipped or read twice would move the sum by at least that row's sum.
+    kernels = _numba_kernels()
+    X = rng.uniform(1.0, 2.0, size=(2 * kernels.CHUNK_ROWS + 5, 3)).astype(dtype)
+    rtol = 1e-12 if dtype == "float64" else 1e-5
+    np.testing.assert_allclose(kernels.read_once(X), X.astype(np.float64).sum(), rtol=rtol)
+
+
 def test_compiled_kernel_applies_only_where_it_can(rng):
     kernels = _numba_kernels()
     X, y = rng.normal(size=(50, 4)), rng.normal(size=50)

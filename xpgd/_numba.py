@@ -66,7 +66,7 @@ def _jit(**options: Any) -> Any:
     return wrap
 
 
-__all__ = ["CHUNK_ROWS", "FusedTerms", "fused_terms"]
+__all__ = ["CHUNK_ROWS", "FusedTerms", "fused_terms", "read_once"]
 
 #: Rows per chunk (one task of the parallel loop, one row of partial sums).
 CHUNK_ROWS = 16384
@@ -379,6 +379,29 @@ def _terms_serial(X: Any, y: Any, sw: Any, theta: Any, flags: Any) -> Any:
         _chunk_sums(X, y, sw, theta, flags, lo, min(n, lo + CHUNK_ROWS), chunk)
         totals += chunk
     return totals
+
+
+@_jit(parallel=True, **_OPTIONS)
+def _sum_rows(X: Any) -> Any:
+    n, p = X.shape
+    chunks = (n + CHUNK_ROWS - 1) // CHUNK_ROWS
+    out = np.zeros(chunks)
+    for c in prange(chunks):
+        s = X.dtype.type(0.0)
+        for i in range(c * CHUNK_ROWS, min(n, (c + 1) * CHUNK_ROWS)):
+            row = X[i]
+            for j in range(p):
+                s += row[j]
+        out[c] = s
+    return out.sum()
+
+
+def read_once(X: Any) -> float:
+    """The sum of X's entries, in one read of X on every core (the kernel's chunks and
+    threads, nothing else to compute): the benchmarks' floor beside BLAS's ``X @ v``,
+    which reads float64 X about 1.3x slower here (``benchmarks/RESULTS.md``)."""
+    with _LOCK:
+        return float(_sum_rows(X))
 
 
 class FusedTerms:
