@@ -705,7 +705,8 @@ def _on_blas_thread(fn: Any) -> Any:
 
 @contextlib.contextmanager
 def _single_threaded_blas() -> Iterator[None]:
-    """BLAS at one thread while any xpgd matmul-bound row-block pass runs, in any thread.
+    """BLAS at one thread while any xpgd pass on its own threads runs (a NumPy fit's loop,
+    :func:`own_threads_blas_limit`; a matmul-bound row-block pass), in any thread.
 
     threadpoolctl's limit is process-wide, so concurrent fits share one limit: the first
     to enter sets it, the last to leave restores the original (a lock and a count; both
@@ -775,10 +776,11 @@ class ThreadedRows:
         share = -(-n // self.workers)
         share = -(-share // self.block_rows) * self.block_rows  # whole blocks per thread
         bounds = [(lo, min(lo + share, n)) for lo in range(0, n, share)]
-        # Block-sized matrix-vector products are single-threaded in OpenBLAS anyway
-        # (measured: the same time with and without a limit), so an evaluation leaves the
-        # process-wide BLAS setting alone; only the normal equations' D^T D, which BLAS
-        # would thread on top of ours (2.5x slower), runs under a one-thread limit.
+        # An evaluation leaves the process-wide BLAS setting alone: a fit holds BLAS at
+        # one thread around its whole loop (own_threads_blas_limit; float32 block
+        # products were threaded by OpenBLAS on top of ours, 1.6x slower evaluations).
+        # Passes marked matmul_bound (the normal equations' D^T D, which BLAS would
+        # thread on top of ours, 2.5x slower) take the limit themselves.
         limit = _single_threaded_blas() if matmul_bound else contextlib.nullcontext()
         with limit:
             futures = [
