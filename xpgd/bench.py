@@ -35,7 +35,14 @@ from typing import Any
 import numpy as np
 
 import xpgd
-from xpgd._backend import _numba_kernels, namespace, resolve_choice, to_numpy, use_fast_paths
+from xpgd._backend import (
+    _numba_kernels,
+    namespace,
+    own_threads_blas_limit,
+    resolve_choice,
+    to_numpy,
+    use_fast_paths,
+)
 from xpgd._core.losses import get_loss
 from xpgd._core.objective import LinearObjective
 from xpgd.datasets import ar1_columns
@@ -195,7 +202,10 @@ def run(args: argparse.Namespace) -> None:
             paths.append(("plain path (X @ w, then X.T @ d)", None))  # blocked on the CPU
         for label, fused in paths:
             objective.fused_terms = fused
-            t = _median_time(lambda o=objective, th=theta: o.value_and_grad(th), args.repeat, sync)
+            with own_threads_blas_limit(objective):  # BLAS's threads as in fit's loop
+                t = _median_time(
+                    lambda o=objective, th=theta: o.value_and_grad(th), args.repeat, sync
+                )
             share = f", {floor / t:.0%} of the copy bandwidth" if name == "cupy" else ""
             rows.append(
                 (
