@@ -82,19 +82,37 @@ def test_concurrent_threaded_fits_restore_the_blas_threads(monkeypatch, rng):
         assert after == before
 
 
-@pytest.mark.parametrize("path", ["threaded rows", "compiled kernel", "one block"])
-def test_fits_on_our_threads_hold_blas_at_one_thread_in_the_loop(path, monkeypatch, rng):
-    # The loop's small products would wake BLAS's threads, which then spin on the cores
-    # the next evaluation runs on (benchmarks/blas_threads.py); where no threads of ours
-    # evaluate, BLAS is left alone.
+def _blas_threads():
     from threadpoolctl import threadpool_info
 
-    def blas_threads():
-        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
 
-    before = blas_threads()
+
+@pytest.fixture
+def blas_before():
+    """BLAS's thread counts now; skips where a one-thread limit could not be seen."""
+    before = _blas_threads()
     if not before or before == [1] * len(before):
         pytest.skip("BLAS runs a single thread here already: a limit cannot be observed")
+    return before
+
+
+@pytest.mark.parametrize(
+    ("path", "solver"),
+    [
+        ("threaded rows", "lbfgs"),
+        ("threaded rows", "gd"),
+        ("compiled kernel", "lbfgs"),
+        ("one block", "lbfgs"),
+        ("threaded rows", "sgd"),
+    ],
+)
+def test_fits_on_our_threads_hold_blas_at_one_thread_in_the_loop(
+    path, solver, blas_before, monkeypatch, rng
+):
+    # The loop's small products would wake BLAS's threads, which then spin on the cores
+    # the next evaluation runs on (benchmarks/blas_threads.py). Where no threads of ours
+    # evaluate (one block; mini-batches on the calling thread), BLAS is left alone.
     monkeypatch.setattr(backend_module, "usable_cpus", lambda: 2)  # threads on any runner
     monkeypatch.setattr(backend_module, "BLOCK_BYTES", 4096 if path == "threaded rows" else 1 << 30)
     if path == "compiled kernel":  # in one block: the limit is the kernel's doing
@@ -103,12 +121,82 @@ def test_fits_on_our_threads_hold_blas_at_one_thread_in_the_loop(path, monkeypat
     X = rng.normal(size=(4000, 8))
     y = (X[:, 0] > 0).astype(int)
     seen = []
-    model = xpgd.LogisticRegression(solver="lbfgs", max_iter=20, tol=None, check_every=5)
-    model.fit(X, y, callback=lambda *args: seen.append(blas_threads()))
+    model = xpgd.LogisticRegression(solver=solver, max_iter=20, tol=None, check_every=5)
+    model.fit(X, y, callback=lambda *args: seen.append(_blas_threads()))
     assert len(seen) >= 2
-    expected = before if path == "one block" else [1] * len(before)
+    limited = path != "one block" and solver != "sgd"
+    expected = [1] * len(blas_before) if limited else blas_before
     assert all(threads == expected for threads in seen)
-    assert blas_threads() == before  # restored after the fit
+    assert _blas_threads() == blas_before  # restored after the fit
+
+
+def test_a_users_own_blas_limit_is_left_alone(blas_before, monkeypatch, rng):
+    # A threadpool_limits entered before the fit wins: the fit does not touch BLAS.
+    from threadpoolctl import threadpool_limits
+
+    monkeypatch.setattr(backend_module, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(backend_module, "BLOCK_BYTES", 4096)  # threaded rows
+    X = rng.normal(size=(4000, 8))
+    y = (X[:, 0] > 0).astype(int)
+    seen = []
+    model = xpgd.LogisticRegression(solver="lbfgs", max_iter=10, tol=None, check_every=5)
+    with threadpool_limits(limits=max(blas_before), user_api="blas"):
+        model.fit(X, y, callback=lambda *args: seen.append(_blas_threads()))
+    assert seen and all(threads == [max(blas_before)] * len(blas_before) for threads in seen)
+    assert _blas_threads() == blas_before
+
+    # In another thread, ending while the fit runs (scikit-learn's KMeans.fit takes
+    # such a limit): the fit used to record the user's 1 as the original and restore it
+    # at its end, leaving BLAS at one thread for good.
+    inside, done = threading.Event(), threading.Event()
+
+    def hold():
+        with threadpool_limits(limits=1, user_api="blas"):
+            inside.set()
+            done.wait(60)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    inside.wait(60)
+    seen.clear()
+
+    def release(*args):
+        seen.append(_blas_threads())
+        done.set()
+        holder.join()
+
+    try:
+        model.fit(X, y, callback=release)
+    finally:
+        done.set()
+        holder.join()
+    assert seen[0] == [1] * len(blas_before)  # the user's limit, while it lasted
+    assert seen[-1] == blas_before  # then BLAS as the user left it
+    assert _blas_threads() == blas_before
+
+
+def test_an_interrupt_while_blas_is_being_limited_still_restores_it(blas_before, monkeypatch):
+    # Ctrl-C while waiting for the helper thread to set the limit (simulated: the wait
+    # for the limit raises KeyboardInterrupt once the limit is set). The limit counts as
+    # taken before it is waited for, so the way out restores it; it used to stay at one
+    # thread for good.
+    from concurrent.futures import Future
+
+    real_result = Future.result
+
+    def interrupted(self, timeout=None):
+        value = real_result(self, timeout)
+        if self is backend_module._BLAS_LIMIT and not getattr(self, "interrupted", False):
+            self.interrupted = True
+            raise KeyboardInterrupt
+        return value
+
+    monkeypatch.setattr(Future, "result", interrupted)
+    with pytest.raises(KeyboardInterrupt), backend_module._single_threaded_blas():
+        pytest.fail("the pass must not start")
+    monkeypatch.undo()
+    assert _blas_threads() == blas_before
+    assert backend_module._BLAS_USERS == 0 and backend_module._BLAS_LIMIT is None
 
 
 def test_confusion_counts_are_integers_and_report_accuracy_is_over_all_samples():

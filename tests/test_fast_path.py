@@ -225,12 +225,12 @@ def test_compiled_kernel_is_exact_for_large_scores_and_keeps_a_nan(dtype, rng):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_benchmark_floor_reads_every_entry_once(dtype, rng):
-    # read_once (the benchmarks' floor) sums all of X, over several chunks: any row it
-    # skipped or read twice would move the sum by at least that row's sum.
+    # read_once (the benchmarks' floor) sums all of X, over several chunks. Small whole
+    # numbers make every partial sum exact in either dtype, so a row skipped or read
+    # twice shows as a wrong total, however small its share.
     kernels = _numba_kernels()
-    X = rng.uniform(1.0, 2.0, size=(2 * kernels.CHUNK_ROWS + 5, 3)).astype(dtype)
-    rtol = 1e-12 if dtype == "float64" else 1e-5
-    np.testing.assert_allclose(kernels.read_once(X), X.astype(np.float64).sum(), rtol=rtol)
+    X = rng.integers(1, 4, size=(2 * kernels.CHUNK_ROWS + 5, 3)).astype(dtype)
+    assert kernels.read_once(X) == X.astype(np.int64).sum()
 
 
 def test_compiled_kernel_applies_only_where_it_can(rng):
@@ -312,10 +312,16 @@ def test_fits_in_a_forked_child_after_the_parent_fitted(monkeypatch, rng):
     parent = xpgd.LogisticRegression(tol=1e-10).fit(X, y).coef_
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
-    child = context.Process(
-        target=lambda: queue.put(xpgd.LogisticRegression(tol=1e-10).fit(X, y).coef_)
-    )
+    kernels = _numba_kernels()
+    kernels.read_once(X)  # the benchmarks' floor, parallel in the parent, serial in a child
+
+    def in_child():
+        queue.put((xpgd.LogisticRegression(tol=1e-10).fit(X, y).coef_, kernels.read_once(X)))
+
+    child = context.Process(target=in_child)
     child.start()
     child.join(120)
     assert child.exitcode == 0
-    np.testing.assert_array_equal(queue.get(timeout=10), parent)  # serial: the same bits
+    coef, total = queue.get(timeout=10)
+    np.testing.assert_array_equal(coef, parent)  # serial: the same bits
+    np.testing.assert_allclose(total, X.sum(), rtol=1e-12)

@@ -684,8 +684,8 @@ _BLAS_THREAD: Any = None
 os.register_at_fork(after_in_child=_forget_threads)
 
 
-def _on_blas_thread(fn: Any) -> Any:
-    """Run ``fn`` on one long-lived helper thread and return its result.
+def _blas_thread() -> Any:
+    """The one long-lived helper thread that sets and restores BLAS's limit.
 
     threadpoolctl (3.8+) lets only one Python thread at a time change OpenBLAS's
     process-wide thread count (the "controlling thread"; calls from other threads are
@@ -700,7 +700,28 @@ def _on_blas_thread(fn: Any) -> Any:
         from concurrent.futures import ThreadPoolExecutor
 
         _BLAS_THREAD = ThreadPoolExecutor(1, thread_name_prefix="xpgd-blas")
-    return _BLAS_THREAD.submit(fn).result()
+    return _BLAS_THREAD
+
+
+def _blas_controlled_elsewhere() -> bool:
+    """Whether a live thread other than :func:`_blas_thread` controls OpenBLAS's thread
+    count: a ``threadpool_limits`` in progress there (threadpoolctl 3.8+ records it)."""
+    try:
+        from threadpoolctl import OpenBLASController
+
+        owner = OpenBLASController._SHARED_STATE.controlling_thread
+    except (ImportError, AttributeError):  # an older threadpoolctl: no such owner
+        return False
+    if owner is None or not owner.is_alive():
+        return False
+    return owner is not _blas_thread().submit(threading.current_thread).result()
+
+
+def _leave_limit(entered: Any) -> None:
+    """On the helper thread, after the limit's entry (one worker: in submission order):
+    its exit, unless the entry failed."""
+    if entered.exception() is None:
+        entered.result().__exit__(None, None, None)
 
 
 @contextlib.contextmanager
@@ -710,36 +731,47 @@ def _single_threaded_blas() -> Iterator[None]:
 
     threadpoolctl's limit is process-wide, so concurrent fits share one limit: the first
     to enter sets it, the last to leave restores the original (a lock and a count; both
-    done on one helper thread, see :func:`_on_blas_thread`), and an unrelated NumPy call
-    finishing meanwhile never leaves BLAS stuck at one thread. Inside a user's own
-    ``threadpool_limits`` (another thread controls OpenBLAS) the limit is left to them.
+    done on one helper thread, see :func:`_blas_thread`), and an unrelated NumPy call
+    finishing meanwhile never leaves BLAS stuck at one thread. The limit counts as taken
+    before it is waited for, so an interrupt while it is being set still restores it.
+
+    Left to the user: inside their own ``threadpool_limits`` (in any thread, entered
+    before the pass) nothing is changed. Not covered: a ``threadpool_limits`` entered
+    in another thread *during* the pass records the one thread as its original and
+    restores it when it ends; a process forked during the pass keeps one thread.
     """
     global _BLAS_USERS, _BLAS_LIMIT
     with _BLAS_LOCK:
         controller = _blas_controller()
-    if controller is None:
+        if controller is None or (_BLAS_USERS == 0 and _blas_controlled_elsewhere()):
+            entered = None
+        else:
+            if _BLAS_USERS == 0:
+                _BLAS_LIMIT = _blas_thread().submit(
+                    lambda: controller.limit(limits=1, user_api="blas").__enter__()
+                )
+            _BLAS_USERS += 1
+            entered = _BLAS_LIMIT
+    if entered is None:
         yield
         return
-    with _BLAS_LOCK:
-        if _BLAS_USERS == 0:
-            _BLAS_LIMIT = _on_blas_thread(
-                lambda: controller.limit(limits=1, user_api="blas").__enter__()
-            )
-        _BLAS_USERS += 1
     try:
+        entered.result()  # in effect before the pass starts
         yield
     finally:
         with _BLAS_LOCK:
             _BLAS_USERS -= 1
             if _BLAS_USERS == 0:
-                limit, _BLAS_LIMIT = _BLAS_LIMIT, None
-                _on_blas_thread(lambda: limit.__exit__(None, None, None))
+                first, _BLAS_LIMIT = _BLAS_LIMIT, None
+                _blas_thread().submit(_leave_limit, first).result()
 
 
 def own_threads_blas_limit(objective: Any) -> Any:
-    """A context for the whole optimisation loop of ``objective``: BLAS at one thread
-    (:func:`_single_threaded_blas`) where its evaluations run on xpgd's own CPU threads
-    (the compiled kernel's or :class:`ThreadedRows`'), else nothing.
+    """A context for the whole loop of a full-batch solver on ``objective``: BLAS at one
+    thread (:func:`_single_threaded_blas`) where its evaluations run on xpgd's own CPU
+    threads (the compiled kernel's or :class:`ThreadedRows`'), else nothing. Everything
+    else in the process that calls BLAS meanwhile (the user's callback, other threads)
+    also runs single-threaded.
 
     The loop's own small products (L-BFGS's ``memory x n_params`` matrices) cross
     OpenBLAS's threading threshold from about 100 features on; its threads then spin for

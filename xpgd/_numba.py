@@ -399,7 +399,10 @@ def _sum_rows(X: Any) -> Any:
 def read_once(X: Any) -> float:
     """The sum of X's entries, in one read of X on every core (the kernel's chunks and
     threads, nothing else to compute): the benchmarks' floor beside BLAS's ``X @ v``,
-    which reads float64 X about 1.3x slower here (``benchmarks/RESULTS.md``)."""
+    which reads float64 X about 1.3x slower here (``benchmarks/RESULTS.md``). In a forked
+    child, NumPy's sum (a parallel kernel would abort it, see :class:`FusedTerms`)."""
+    if _FORKED:
+        return float(np.sum(X, dtype=np.float64))
     with _LOCK:
         return float(_sum_rows(X))
 

@@ -485,7 +485,9 @@ def minimize(
             from xpgd._dask import ChunkedObjective
 
             objective = cleanup.enter_context(ChunkedObjective(objective))
-        else:  # evaluations on our own CPU threads: BLAS's threads must not spin on them
+        elif solver != "normal" and solver not in STOCHASTIC:
+            # full-batch evaluations on our own CPU threads: BLAS's threads, woken by the
+            # loop's small products, must not spin on their cores
             cleanup.enter_context(own_threads_blas_limit(objective))
         xp = objective.param_xp
         prox = objective.prox if objective.l1 != 0.0 else None
