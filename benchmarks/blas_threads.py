@@ -8,9 +8,11 @@ Why: the loop's own small products (L-BFGS's ``memory x n_params`` matrices, 50 
 (the compiled kernel and the blocked BLAS path alike run on every core).
 
 For each size and path (the compiled kernel; the plain blocked-BLAS path with
-``XPGD_FUSED_KERNELS=0``): the median time of ``--repeat`` logistic lbfgs fits, and the
-median of the evaluations inside them, for both settings, alternating; the ratio
-"left alone / limited". Fits are the same (same iterations, same objective).
+``XPGD_FUSED_KERNELS=0``; a Dask array of 4 row chunks on Dask's threaded scheduler,
+each chunk through the kernel on a Dask thread): the median time of ``--repeat`` logistic
+lbfgs fits, and the median of the evaluations inside them (eager paths), for both
+settings, alternating; the ratio "left alone / limited". Fits are the same (same
+iterations, same objective).
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/blas_threads.py
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import statistics
 import time
@@ -53,7 +56,7 @@ def _timed_fit(X: Any, y: Any, limit: bool) -> tuple[float, float, int]:
     finally:
         solver.own_threads_blas_limit = shipped
         objective_module.LinearObjective.value_and_grad = evaluate
-    return seconds, statistics.median(evaluations), est.n_iter_
+    return seconds, statistics.median(evaluations) if evaluations else math.nan, est.n_iter_
 
 
 def main() -> None:
@@ -70,8 +73,15 @@ def main() -> None:
     for dtype in ("float32", "float64"):
         for p in args.features:
             X, y, _ = make_ar1(args.rows, p, dtype=dtype)
-            for path, fused in (("kernel", "1"), ("plain", "0")):
+            for path, fused in (("kernel", "1"), ("plain", "0"), ("dask", "1")):
                 os.environ[FUSED_ENV_VAR] = fused
+                if path == "dask":
+                    import dask
+                    import dask.array as da
+
+                    dask.config.set(scheduler="threads")
+                    rows = -(-args.rows // 4)
+                    X, y = da.from_array(X, chunks=(rows, p)), da.from_array(y, chunks=rows)
                 _timed_fit(X, y, True)  # compiled, warm
                 runs: dict[bool, list[tuple[float, float, int]]] = {False: [], True: []}
                 for _ in range(args.repeat):

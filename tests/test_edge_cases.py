@@ -105,6 +105,8 @@ def blas_before():
         ("compiled kernel", "lbfgs"),
         ("one block", "lbfgs"),
         ("threaded rows", "sgd"),
+        ("dask chunks", "lbfgs"),
+        ("one dask chunk", "lbfgs"),
     ],
 )
 def test_fits_on_our_threads_hold_blas_at_one_thread_in_the_loop(
@@ -112,7 +114,8 @@ def test_fits_on_our_threads_hold_blas_at_one_thread_in_the_loop(
 ):
     # The loop's small products would wake BLAS's threads, which then spin on the cores
     # the next evaluation runs on (benchmarks/blas_threads.py). Where no threads of ours
-    # evaluate (one block; mini-batches on the calling thread), BLAS is left alone.
+    # or Dask's evaluate (one block or chunk; mini-batches on the calling thread), BLAS
+    # is left alone.
     monkeypatch.setattr(backend_module, "usable_cpus", lambda: 2)  # threads on any runner
     monkeypatch.setattr(backend_module, "BLOCK_BYTES", 4096 if path == "threaded rows" else 1 << 30)
     if path == "compiled kernel":  # in one block: the limit is the kernel's doing
@@ -120,11 +123,15 @@ def test_fits_on_our_threads_hold_blas_at_one_thread_in_the_loop(
         monkeypatch.setattr(backend_module, "CPU_FUSED_MIN_ELEMENTS", 0)
     X = rng.normal(size=(4000, 8))
     y = (X[:, 0] > 0).astype(int)
+    if "dask" in path:  # Dask's threads evaluate the chunks in this process
+        da = pytest.importorskip("dask.array")
+        rows = 1000 if path == "dask chunks" else 4000
+        X, y = da.from_array(X, chunks=(rows, 8)), da.from_array(y, chunks=rows)
     seen = []
     model = xpgd.LogisticRegression(solver=solver, max_iter=20, tol=None, check_every=5)
     model.fit(X, y, callback=lambda *args: seen.append(_blas_threads()))
     assert len(seen) >= 2
-    limited = path != "one block" and solver != "sgd"
+    limited = path not in ("one block", "one dask chunk") and solver != "sgd"
     expected = [1] * len(blas_before) if limited else blas_before
     assert all(threads == expected for threads in seen)
     assert _blas_threads() == blas_before  # restored after the fit

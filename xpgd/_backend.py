@@ -769,20 +769,27 @@ def _single_threaded_blas() -> Iterator[None]:
 def own_threads_blas_limit(objective: Any) -> Any:
     """A context for the whole loop of a full-batch solver on ``objective``: BLAS at one
     thread (:func:`_single_threaded_blas`) where its evaluations run on xpgd's own CPU
-    threads (the compiled kernel's or :class:`ThreadedRows`'), else nothing. Everything
-    else in the process that calls BLAS meanwhile (the user's callback, other threads)
-    also runs single-threaded.
+    threads (the compiled kernel's or :class:`ThreadedRows`') or on Dask's (NumPy chunks,
+    more than one row chunk: with Dask's threads they run in this process; with worker
+    processes the limit only reaches the loop's own small products), else nothing.
+    Everything else in the process that calls BLAS meanwhile (the user's callback, other
+    threads) also runs single-threaded.
 
     The loop's own small products (L-BFGS's ``memory x n_params`` matrices) cross
     OpenBLAS's threading threshold from about 100 features on; its threads then spin for
     some 0.1 s after each product, on the cores the next evaluation needs. Measured on 2
     cores, 1M x 200 float32, logistic lbfgs: evaluations took 58-116 ms instead of 36 ms,
-    the fit 4.7-5.0 s instead of 2.05 s. At one thread those products take microseconds.
+    the fit 4.7-5.0 s instead of 2.05 s; with Dask's threads (4 chunks) 4.0-4.2 s instead
+    of 2.8-3.0 s. At one thread those products take microseconds.
     """
-    fused = getattr(objective, "fused_terms", None)
-    threaded = isinstance(getattr(objective, "row_reduce", None), ThreadedRows) or bool(
-        getattr(fused, "parallel", False) and isinstance(getattr(fused, "X", None), np.ndarray)
-    )
+    X = getattr(objective, "X", None)
+    if is_lazy(objective.xp):
+        threaded = isinstance(X._meta, np.ndarray) and X.numblocks[0] > 1
+    else:
+        fused = getattr(objective, "fused_terms", None)
+        threaded = isinstance(objective.row_reduce, ThreadedRows) or bool(
+            getattr(fused, "parallel", False) and isinstance(X, np.ndarray)
+        )
     return _single_threaded_blas() if threaded else contextlib.nullcontext()
 
 

@@ -481,14 +481,14 @@ def minimize(
             "(or 'normal' for least squares), which reads each chunk once per iteration"
         )
     with contextlib.ExitStack() as cleanup:
+        if solver != "normal" and solver not in STOCHASTIC:
+            # full-batch evaluations on our own CPU threads (or Dask's): BLAS's threads,
+            # woken by the loop's small products, must not spin on their cores
+            cleanup.enter_context(own_threads_blas_limit(objective))
         if lazy:  # closed on the way out: what it keeps on a cluster goes with the fit
             from xpgd._dask import ChunkedObjective
 
             objective = cleanup.enter_context(ChunkedObjective(objective))
-        elif solver != "normal" and solver not in STOCHASTIC:
-            # full-batch evaluations on our own CPU threads: BLAS's threads, woken by the
-            # loop's small products, must not spin on their cores
-            cleanup.enter_context(own_threads_blas_limit(objective))
         xp = objective.param_xp
         prox = objective.prox if objective.l1 != 0.0 else None
         if solver == "normal":
