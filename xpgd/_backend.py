@@ -726,8 +726,8 @@ def _leave_limit(entered: Any) -> None:
 
 @contextlib.contextmanager
 def _single_threaded_blas() -> Iterator[None]:
-    """BLAS at one thread while any xpgd pass on its own threads runs (a NumPy fit's loop,
-    :func:`own_threads_blas_limit`; a matmul-bound row-block pass), in any thread.
+    """BLAS at one thread while any xpgd pass on its own (or Dask's) threads runs (a fit's
+    loop, :func:`own_threads_blas_limit`; a matmul-bound row-block pass), in any thread.
 
     threadpoolctl's limit is process-wide, so concurrent fits share one limit: the first
     to enter sets it, the last to leave restores the original (a lock and a count; both
