@@ -782,13 +782,12 @@ def own_threads_blas_limit(objective: Any) -> Any:
     the fit 4.7-5.0 s instead of 2.05 s; with Dask's threads (4 chunks) 4.0-4.2 s instead
     of 2.8-3.0 s. At one thread those products take microseconds.
     """
-    X = getattr(objective, "X", None)
+    X, fused = objective.X, objective.fused_terms
     if is_lazy(objective.xp):
         threaded = isinstance(X._meta, np.ndarray) and X.numblocks[0] > 1
-    else:
-        fused = getattr(objective, "fused_terms", None)
-        threaded = isinstance(objective.row_reduce, ThreadedRows) or bool(
-            getattr(fused, "parallel", False) and isinstance(X, np.ndarray)
+    else:  # NumPy's fused kernel is the compiled one, parallel unless made for Dask's tasks
+        threaded = isinstance(X, np.ndarray) and (
+            isinstance(objective.row_reduce, ThreadedRows) or (fused is not None and fused.parallel)
         )
     return _single_threaded_blas() if threaded else contextlib.nullcontext()
 
