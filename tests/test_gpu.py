@@ -299,3 +299,25 @@ def test_fits_take_the_fused_kernel_and_match_the_plain_path(kind, monkeypatch, 
     # float32 on the fused path: within 1e-4 of the float64 optimum.
     single = cls(**params | {"tol": 1e-5}).fit(Xc.astype(cupy.float32), yc)
     np.testing.assert_allclose(single.coef_.get(), plain.coef_.get(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.gpu
+def test_bench_command_runs_on_the_gpu(capsys):
+    """``xpgd bench --backend cupy`` end to end on small data (it measures, asserts no
+    time): the copy-bandwidth floor, the kernel against the plain path, the fits and the
+    GPU peers, each on the device."""
+    _cupy_case()
+    from xpgd.cli import main
+
+    assert main(["bench", "--backend", "cupy", "--rows", "4000", "--features", "6"]) == 0
+    out = capsys.readouterr().out
+    for line in (
+        "floor: device copy bandwidth",
+        "ours: one squared iteration",
+        "plain path (X @ w, then X.T @ d): one logistic iteration",
+        "ours: LogisticRegression fit",
+        "peak extra memory",
+        "peer: CuPy normal equations",
+        "peer: scikit-learn LogisticRegression lbfgs (array API, CuPy)",
+    ):
+        assert line in out, line
