@@ -276,13 +276,15 @@ def _normal_equations_peer(
 ) -> tuple:
     """The textbook least-squares solve on ``X``'s own library (NumPy, or CuPy on the
     GPU): the Gram matrix, centred through the column means (intercept unpenalised), and
-    one dense solve; timed on its second run (a GPU compiles and loads on the first)."""
+    one dense solve; timed on its second run (a GPU compiles and loads on the first). The
+    means are a product with a vector of ones: as fast as ``X.mean(axis=0)`` on NumPy,
+    while CuPy's axis-0 sums of a tall matrix read it at about 30 GB/s (on an H200)."""
     n = X.shape[0]
 
     def solve() -> tuple[Any, Any]:
         A = X.T @ X
         rhs = X.T @ y_real
-        mean = X.mean(axis=0)
+        mean = (xp.ones(n, dtype=X.dtype) @ X) / n
         G = A / n - xp.outer(mean, mean) + alpha * xp.eye(X.shape[1], dtype=A.dtype)
         return sync((xp.linalg.solve(G, rhs / n - mean * y_real.mean()), mean))
 

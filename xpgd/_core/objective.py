@@ -81,13 +81,27 @@ def _stack(dz: Array, X: Array, fit_intercept: bool, *, xp: Namespace) -> Array:
     head = X.T @ dz
     if not fit_intercept:
         return head
-    return xp.concat([xp.expand_dims(xp.sum(dz, axis=0), axis=0), head], axis=0)
+    total = xp.sum(dz, axis=0) if dz.ndim == 1 else _column_sums(dz, None, xp=xp)
+    return xp.concat([xp.expand_dims(total, axis=0), head], axis=0)
 
 
 def _weighted(values: Array, sample_weight: Array | None) -> Array:
     if sample_weight is None:
         return values
     return (sample_weight if values.ndim == 1 else sample_weight[:, None]) * values
+
+
+def _column_sums(A: Array, sample_weight: Array | None, *, xp: Namespace) -> Array:
+    """``sum_i S_i A_i``: the (weighted) sum of the rows of a 2-D block, as a
+    vector-matrix product. CuPy's ``sum(axis=0)`` of a tall C-ordered block reads it at
+    about 30 GB/s (3.4 ms for 100 MB, measured on an H200, against 4 TB/s for a product);
+    BLAS reads it at full speed everywhere. Lazy (Dask) blocks keep ``xp.sum``, which
+    follows their chunks."""
+    if is_lazy_array(A):
+        return xp.sum(_weighted(A, sample_weight), axis=0)
+    if sample_weight is None:
+        sample_weight = xp.ones((A.shape[0],), dtype=A.dtype, device=device_of(A))
+    return sample_weight @ A
 
 
 def block_terms(
@@ -135,7 +149,8 @@ def block_moments(
     D = X if origin is None else X - origin  # a block-sized temporary, never all of X
     DS = _weighted(D, sample_weight)
     yS = _weighted(y, sample_weight)
-    return DS.T @ D, xp.sum(DS, axis=0), DS.T @ y, xp.sum(yS, axis=0), xp.sum(yS * y)
+    y_sum = xp.sum(yS) if y.ndim == 1 else _column_sums(y, sample_weight, xp=xp)
+    return DS.T @ D, _column_sums(D, sample_weight, xp=xp), DS.T @ y, y_sum, xp.sum(yS * y)
 
 
 RowReduce = Callable[..., tuple[Array, ...]]
@@ -188,9 +203,7 @@ def block_column_sums(
     """``sum S d`` and ``sum S d^2`` over the rows given, with ``d = X - origin`` (a
     temporary the size of the rows given) and ``S`` the weights."""
     d = X - origin
-    if sample_weight is None:
-        return xp.sum(d, axis=0), xp.sum(d * d, axis=0)
-    return sample_weight @ d, sample_weight @ (d * d)
+    return _column_sums(d, sample_weight, xp=xp), _column_sums(d * d, sample_weight, xp=xp)
 
 
 def column_stats(

@@ -40,6 +40,7 @@ __all__ = [
     "AdamState",
     "ArmijoState",
     "EmptyState",
+    "LbfgsConstants",
     "LbfgsState",
     "NesterovState",
     "TraceState",
@@ -368,6 +369,19 @@ def armijo(
     return Transform(init, update, line_search=True, current=_accepted)
 
 
+class LbfgsConstants(NamedTuple):
+    """Arrays every :func:`lbfgs` step uses, made once by ``init`` on the parameters'
+    device and dtype (on a GPU each would otherwise be a kernel launch per step)."""
+
+    upper: Array  # (m, m) bool: the upper triangle, diagonal included
+    eye: Array  # (m, m)
+    zeros: Array  # (m, m)
+    zero: Array  # 0-d
+    one: Array  # 0-d
+    inf: Array  # 0-d
+    true: Array  # (1,) bool
+
+
 class LbfgsState(NamedTuple):
     """State of :func:`lbfgs`.
 
@@ -375,7 +389,8 @@ class LbfgsState(NamedTuple):
     ``step``: the current line search (trial point ``x + step * direction``) with its
     bracket ``[lo, hi]`` and trial count; ``s, y``: the last ``m`` curvature pairs as rows
     of ``(m, n_params)`` matrices (flattened parameters), oldest first, with ``valid``
-    marking the filled rows (empty rows are zero).
+    marking the filled rows (empty rows are zero); ``constants``: see
+    :class:`LbfgsConstants`.
     """
 
     x: Array
@@ -390,6 +405,7 @@ class LbfgsState(NamedTuple):
     s: Array
     y: Array
     valid: Array
+    constants: LbfgsConstants
 
 
 #: Curvature pairs L-BFGS keeps. With the compact representation the cost of a direction
@@ -415,10 +431,10 @@ def lbfgs(
     scaling ``gamma = s.y / y.y`` of the newest pair, in the compact representation of
     Byrd, Nocedal & Schnabel (1994; Nocedal & Wright, eq. 7.24)::
 
-        H g = gamma g + S p1 + gamma Y p2,     p2 = -R^{-1} S^T g,
-        p1 = R^{-T} ((D + gamma Y^T Y) R^{-1} S^T g - gamma Y^T g)
+        H g = gamma (g - Y^T c) + S^T p1,       c = R^{-1} S g,
+        p1 = R^{-T} ((D + gamma Y Y^T) c - gamma Y g)
 
-    with ``S``, ``Y`` the pairs as columns, ``R`` the upper triangle of ``S^T Y`` and ``D``
+    with ``S``, ``Y`` the pairs as rows, ``R`` the upper triangle of ``S Y^T`` and ``D``
     its diagonal: about ten matrix products and two ``memory x memory`` solves instead of
     the two-loop recursion's ``4 * memory`` vector operations, so a GPU runs a direction
     in a few kernels. Pairs with ``s.y`` not clearly positive are skipped, which keeps
@@ -442,59 +458,68 @@ def lbfgs(
     (the quasi-Newton step); the very first, along ``-g``, has length
     ``min(learning_rate, ||g||)`` (``learning_rate`` 1 by default, in the standardised
     coordinates the estimators use).
+
+    A step is a hundred-odd small array operations on 0-d, ``(m,)``, ``(m, m)`` and
+    ``(m, n_params)`` arrays: on a GPU their launches, not the device, set its time, so
+    it is written with few of them (constants made once, shared subexpressions).
     """
     m = int(memory)
 
     def init(theta: Array) -> LbfgsState:
-        zero = _zero(theta, xp)
-        dev = _device(theta)
+        dtype, dev = theta.dtype, _device(theta)
+        idx = xp.arange(m, device=dev)
+        constants = LbfgsConstants(
+            upper=idx[:, None] <= idx[None, :],
+            eye=xp.eye(m, dtype=dtype, device=dev),
+            zeros=xp.zeros((m, m), dtype=dtype, device=dev),
+            zero=_zero(theta, xp),
+            one=_zero(theta, xp, 1.0),
+            inf=_zero(theta, xp, math.inf),
+            true=xp.ones((1,), dtype=xp.bool, device=dev),
+        )
         size = math.prod(theta.shape)
-        empty = xp.zeros((m, size), dtype=theta.dtype, device=dev)
+        empty = xp.zeros((m, size), dtype=dtype, device=dev)
         return LbfgsState(
             x=theta,
-            loss=_zero(theta, xp, math.inf),  # the first evaluation is always accepted
+            loss=constants.inf,  # the first evaluation is always accepted
             grad=xp.zeros_like(theta),
             direction=xp.zeros_like(theta),
-            slope=zero,
-            step=zero,
-            lo=zero,
-            hi=_zero(theta, xp, math.inf),
-            trials=zero,
+            slope=constants.zero,
+            step=constants.zero,
+            lo=constants.zero,
+            hi=constants.inf,
+            trials=constants.zero,
             s=empty,
             y=empty,
             valid=xp.zeros((m,), dtype=xp.bool, device=dev),
+            constants=constants,
         )
 
-    def inverse_hessian_times(g: Array, S: Array, Y: Array, valid: Array) -> Array:
-        dtype, dev = g.dtype, _device(g)
-        idx = xp.arange(m, device=dev)
-        eye = xp.eye(m, dtype=dtype, device=dev)
-        zero_m = xp.zeros((m, m), dtype=dtype, device=dev)
+    def inverse_hessian_times(
+        g: Array, S: Array, Y: Array, valid: Array, k: LbfgsConstants
+    ) -> Array:
         a = S @ g
         b = Y @ g
         SY = S @ xp.matrix_transpose(Y)
         YY = Y @ xp.matrix_transpose(Y)
-        # R: upper triangle of S^T Y (pairs in chronological order); 1 on the diagonal
-        # of empty slots, whose rows and columns are otherwise zero, so they drop out.
-        R = xp.where(idx[:, None] <= idx[None, :], SY, zero_m)
-        R = R + eye * xp.astype(~valid, dtype)[None, :]
-        diag = xp.where(valid, xp.linalg.diagonal(SY), xp.zeros_like(a))
-        newest_yy = YY[m - 1, m - 1]
-        gamma = xp.where(
-            valid[m - 1] & (newest_yy > 0),
-            SY[m - 1, m - 1] / xp.where(newest_yy > 0, newest_yy, xp.ones_like(newest_yy)),
-            xp.ones_like(newest_yy),
-        )
-        c = solve_triangular(R, a, upper=True, xp=xp)  # R^{-1} S^T g
-        p2 = -c
-        p1 = solve_triangular(
-            xp.matrix_transpose(R), diag * c + gamma * (YY @ c) - gamma * b, upper=False, xp=xp
-        )
-        return gamma * g + p1 @ S + gamma * (p2 @ Y)
+        empty = xp.astype(~valid, g.dtype)
+        # R: upper triangle of S Y^T (pairs in chronological order); 1 on the diagonal of
+        # empty slots, whose rows and columns are otherwise zero, so they drop out (and
+        # whose diagonal in S Y^T is zero: D needs no mask).
+        R = xp.where(k.upper, SY, k.zeros) + k.eye * empty
+        # gamma = s.y / y.y of the newest pair (y.y > 0: pairs are kept only then), 1
+        # with no pairs.
+        newest_empty = empty[m - 1]
+        gamma = (SY[m - 1, m - 1] + newest_empty) / (YY[m - 1, m - 1] + newest_empty)
+        c = solve_triangular(R, a, upper=True, xp=xp)  # R^{-1} S g
+        rhs = xp.linalg.diagonal(SY) * c + gamma * (YY @ c - b)
+        p1 = solve_triangular(xp.matrix_transpose(R), rhs, upper=False, xp=xp)
+        return gamma * (g - c @ Y) + p1 @ S
 
     def update(
         grad: Array, state: LbfgsState, theta: Array, loss: Array
     ) -> tuple[Array, LbfgsState]:
+        k = state.constants
         first = ~xp.isfinite(state.loss)
         d = state.direction
         slope_t = xp.sum(grad * d)
@@ -510,41 +535,42 @@ def lbfgs(
         t = state.step
         hi = xp.where(decrease, state.hi, t)
         lo = xp.where(decrease, t, state.lo)
+        width = hi - lo
         # too long: the minimiser of the quadratic through F(x), slope, F(x + t d)
         a = loss - state.loss - state.slope * t
-        t_quad = -state.slope * t * t / (2.0 * xp.where(a > 0, a, xp.ones_like(a)))
-        t_quad = xp.where((a > 0) & finite, t_quad, lo + 0.1 * (t - lo))
-        t_short = xp.minimum(xp.maximum(t_quad, lo + 0.1 * (hi - lo)), lo + 0.5 * (hi - lo))
+        curved = (a > 0) & finite
+        t_quad = -state.slope * t * t / (2.0 * xp.where(curved, a, k.one))
+        t_quad = xp.where(curved, t_quad, lo + 0.1 * (t - lo))
+        t_short = xp.minimum(xp.maximum(t_quad, lo + 0.1 * width), lo + 0.5 * width)
         # too short: extend until hi is known, then bisect
-        t_long = xp.where(xp.isfinite(hi), 0.5 * (lo + hi), 2.0 * t)
+        t_long = xp.where(xp.isfinite(hi), lo + 0.5 * width, 2.0 * t)
         t_next = xp.where(decrease, t_long, t_short)
 
         # ---- accepted: store the pair, new direction
         g_flat = xp.reshape(grad, (-1,))
         s_new = xp.reshape(theta - state.x, (1, -1))
         y_new = xp.reshape(grad - state.grad, (1, -1))
-        sy = xp.sum(s_new * y_new)
-        keep = accept & ~first & (sy > 1e-10 * xp.sum(y_new * y_new))
+        sy, yy = xp.sum(s_new * y_new), xp.sum(y_new * y_new)
+        # yy > 0 also where y underflows: the scaling gamma below divides by it
+        keep = (accept & ~first) & (sy > 1e-10 * yy) & (yy > 0)
         s_hist = xp.where(keep, xp.concat([state.s[1:, :], s_new], axis=0), state.s)
         y_hist = xp.where(keep, xp.concat([state.y[1:, :], y_new], axis=0), state.y)
-        shifted = xp.concat([state.valid[1:], xp.ones((1,), dtype=xp.bool, device=_device(sy))])
-        valid = xp.where(keep, shifted, state.valid)
-        d_qn = -inverse_hessian_times(g_flat, s_hist, y_hist, valid)
-        slope_qn = xp.sum(g_flat * d_qn)
-        descent = slope_qn < 0  # False for NaN: restart from steepest descent
+        valid = xp.where(keep, xp.concat([state.valid[1:], k.true]), state.valid)
+        hg = inverse_hessian_times(g_flat, s_hist, y_hist, valid, k)
+        g_hg = xp.sum(g_flat * hg)
+        descent = g_hg > 0  # False for NaN: restart from steepest descent
         valid = valid & descent
-        s_hist = xp.where(descent, s_hist, xp.zeros_like(s_hist))
-        y_hist = xp.where(descent, y_hist, xp.zeros_like(y_hist))
-        d_acc = xp.where(descent, xp.reshape(d_qn, grad.shape), -grad)
-        slope_acc = xp.where(descent, slope_qn, -xp.sum(grad * grad))
+        s_hist = xp.where(descent, s_hist, k.zero)
+        y_hist = xp.where(descent, y_hist, k.zero)
+        d_acc = -xp.where(descent, xp.reshape(hg, grad.shape), grad)
+        gg = xp.sum(grad * grad)
+        slope_acc = -xp.where(descent, g_hg, gg)
         # The first step along -g (no curvature known yet) has length learning_rate.
-        gnorm = xp.sqrt(xp.sum(grad * grad))
+        gnorm = xp.sqrt(gg)
         length = 1.0 if learning_rate is None else learning_rate
-        t_first = length / xp.where(gnorm > 0, gnorm, xp.ones_like(gnorm))
-        one = xp.ones_like(t_first)
-        t_acc = xp.where(xp.any(valid), one, xp.minimum(t_first, one))
+        t_first = length / xp.where(gnorm > 0, gnorm, k.one)
+        t_acc = xp.where(xp.any(valid), k.one, xp.minimum(t_first, k.one))
 
-        zero, inf = xp.zeros_like(t), _zero(t, xp, math.inf)
         new = LbfgsState(
             x=xp.where(accept, theta, state.x),
             loss=xp.where(accept, loss, state.loss),
@@ -552,12 +578,13 @@ def lbfgs(
             direction=xp.where(accept, d_acc, d),
             slope=xp.where(accept, slope_acc, state.slope),
             step=xp.where(accept, t_acc, t_next),
-            lo=xp.where(accept, zero, lo),
-            hi=xp.where(accept, inf, hi),
-            trials=xp.where(accept, zero, trials),
+            lo=xp.where(accept, k.zero, lo),
+            hi=xp.where(accept, k.inf, hi),
+            trials=xp.where(accept, k.zero, trials),
             s=s_hist,
             y=y_hist,
             valid=valid,
+            constants=k,
         )
         trial = new.x + new.step * new.direction
         return trial - theta, new
