@@ -78,13 +78,34 @@ def test_float32_sums_stay_within_1e_4_of_float64(rng):
     assert np.max(np.abs(grad32 - grad64)) <= 1e-4 * np.max(np.abs(grad64))
 
 
-def test_blocked_finite_check_finds_a_nan_in_any_block(backend):
+@pytest.mark.parametrize("exact", [False, True], ids=["screen", "exact"])
+def test_blocked_finite_check_finds_a_nan_or_inf_in_any_block(backend, exact):
     from xpgd._validation import _all_finite
 
     X = np.ones((50, 3))
-    assert bool(_all_finite(backend.asarray(X), backend.xp, block_bytes=64))
-    X[47, 2] = np.nan
-    assert not bool(_all_finite(backend.asarray(X), backend.xp, block_bytes=64))
+    assert bool(_all_finite(backend.asarray(X), backend.xp, block_bytes=64, exact=exact))
+    for bad in (np.nan, np.inf, -np.inf):
+        X[47, 2] = bad
+        assert not bool(_all_finite(backend.asarray(X), backend.xp, block_bytes=64, exact=exact))
+        X[47, 2] = 1.0
+
+
+def test_finite_check_tells_an_overflowing_sum_from_a_bad_value(backend):
+    """The screen (a sum per block) cannot tell an overflow from an inf: the exact test
+    then decides, so huge finite data pass and a NaN among them is still reported."""
+    from xpgd._validation import _all_finite, _check_finite
+
+    dtype = backend.asarray(np.ones(1)).dtype
+    big = float(backend.xp.finfo(dtype).max) / 4
+    X = np.full((50, 3), big)
+    data = backend.asarray(X)
+    with np.errstate(over="ignore"):  # the overflow itself (NumPy warns)
+        assert not bool(_all_finite(data, backend.xp, block_bytes=64, exact=False))
+    assert bool(_all_finite(data, backend.xp, block_bytes=64, exact=True))
+    _check_finite(data, backend.xp, "X")  # no error
+    X[3, 1] = np.nan
+    with pytest.raises(xpgd.InputError, match="X has 1 NaN and 0 infinite values"):
+        _check_finite(backend.asarray(X), backend.xp, "X")
 
 
 def test_blocked_column_stats_equal_one_block(backend, rng):
