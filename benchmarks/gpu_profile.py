@@ -81,14 +81,14 @@ def _synchronised_phases() -> Iterator[dict[str, list[float]]]:
         "column_stats": "column statistics (one pass)",
         "host_floats": "loop checks (host sync)",
     }
-    for module in [m for n, m in sys.modules.items() if n.startswith("xpgd") and m]:
-        for name, label in functions.items():
-            if name in vars(module):
-                patch(module, name, timed(label, vars(module)[name]))
-    patch(solver_module, "lbfgs", timed_solver(solver_module.lbfgs))
     cls = objective_module.LinearObjective
-    patch(cls, "value_and_grad", timed("evaluation (loss and gradient)", cls.value_and_grad))
-    try:
+    try:  # patches recorded before each is set: an interrupt midway undoes those made
+        for module in [m for n, m in sys.modules.items() if n.startswith("xpgd") and m]:
+            for name, label in functions.items():
+                if name in vars(module):
+                    patch(module, name, timed(label, vars(module)[name]))
+        patch(solver_module, "lbfgs", timed_solver(solver_module.lbfgs))
+        patch(cls, "value_and_grad", timed("evaluation (loss and gradient)", cls.value_and_grad))
         yield times
     finally:
         for owner, name, old in reversed(patches):

@@ -374,12 +374,17 @@ def _gpu_peers(
     fits: dict[str, tuple[float, float]],
     sync: Callable[[Any], Any],
 ) -> list[tuple]:
-    """scikit-learn's array-API estimators on the same CuPy arrays (its GPU path)."""
+    """The CuPy normal equations, and scikit-learn's array-API estimators on the same
+    CuPy arrays (its GPU path)."""
+    import cupy
+
+    host_X = to_numpy(X)  # the objective of each peer's answer is scored on the host
+    rows = [_normal_equations_peer("CuPy", X, host_X, y_real, alpha, fits, cupy, sync)]
     try:
         import sklearn
         from sklearn import linear_model as skl
     except ImportError:
-        return [("peers: scikit-learn not installed", float("nan"), "")]
+        return [*rows, ("peers: scikit-learn not installed", float("nan"), "")]
     n = X.shape[0]
     peers = [
         (
@@ -404,10 +409,6 @@ def _gpu_peers(
             y_real,
         ),
     ]
-    import cupy
-
-    host_X = to_numpy(X)  # the objective of each peer's answer is scored on the host
-    rows = [_normal_equations_peer("CuPy", X, host_X, y_real, alpha, fits, cupy, sync)]
     for label, ours_key, loss, make, y in peers:
         model = make()
         try:
