@@ -128,3 +128,19 @@ def test_normal_equations_take_one_pass_before_the_check(monkeypatch, rng):
     assert model.n_iter_ == 1 and len(evaluations) == 1
     loss0 = float(np.mean((X @ np.array([1.0, 2.0, 3.0])) ** 2) / 2)
     assert float(model.loss_history_[0]) == pytest.approx(loss0, rel=1e-12)
+
+
+def test_triangular_solve_of_a_singular_factor_gives_nan_not_an_error(backend):
+    """A zero on the diagonal of L-BFGS's small triangular factor: torch and CuPy give
+    non-finite values (the step then restarts from steepest descent); the host's
+    ``linalg.solve`` raised instead, which would have ended the fit."""
+    from xpgd._backend import is_lazy, solve_triangular
+
+    if is_lazy(backend.xp):
+        pytest.skip("dask: the solvers' small matrices live in the chunks' namespace")
+    R = backend.asarray(np.array([[1.0, 2.0, 0.5], [0.0, 0.0, 1.0], [0.0, 0.0, 3.0]]))
+    for b in (backend.asarray(np.ones(3)), backend.asarray(np.ones((3, 2)))):
+        for upper, A in ((True, R), (False, backend.xp.matrix_transpose(R))):
+            out = solve_triangular(A, b, upper=upper, xp=backend.xp)
+            assert tuple(out.shape) == tuple(b.shape)
+            assert not np.all(np.isfinite(xpgd.to_numpy(out)))

@@ -1045,7 +1045,9 @@ def solve_triangular(A: Array, B: Array, *, upper: bool, xp: Namespace) -> Array
     The standard has no triangular solve, and ``linalg.solve`` synchronises with the
     host on CUDA (torch documents it; CuPy checks the factorisation's status), which the
     L-BFGS direction and the normal equations would pay at every use. So: torch's and
-    CuPy's own triangular solves; ``xp.linalg.solve`` elsewhere (the host).
+    CuPy's own triangular solves; ``xp.linalg.solve`` elsewhere (the host). A zero on
+    ``A``'s diagonal gives non-finite values on every backend (``linalg.solve`` would
+    raise on the host only): the L-BFGS step then restarts from steepest descent.
     """
     if array_api_compat.is_torch_namespace(xp):
         import torch
@@ -1057,9 +1059,12 @@ def solve_triangular(A: Array, B: Array, *, upper: bool, xp: Namespace) -> Array
         from cupyx.scipy.linalg import solve_triangular as cupy_solve_triangular
 
         return cupy_solve_triangular(A, B, lower=not upper)
-    if B.ndim == 1:
-        return xp.linalg.solve(A, B[:, None])[:, 0]
-    return xp.linalg.solve(A, B)
+    try:
+        if B.ndim == 1:
+            return xp.linalg.solve(A, B[:, None])[:, 0]
+        return xp.linalg.solve(A, B)
+    except linalg_errors():  # singular: NaN, as torch's and CuPy's solves give
+        return xp.full(B.shape, float("nan"), dtype=B.dtype, device=array_api_compat.device(B))
 
 
 def linalg_errors() -> tuple[type[BaseException], ...]:
