@@ -81,8 +81,7 @@ def _stack(dz: Array, X: Array, fit_intercept: bool, *, xp: Namespace) -> Array:
     head = X.T @ dz
     if not fit_intercept:
         return head
-    total = xp.sum(dz, axis=0) if dz.ndim == 1 else _column_sums(dz, None, xp=xp)
-    return xp.concat([xp.expand_dims(total, axis=0), head], axis=0)
+    return xp.concat([xp.expand_dims(xp.sum(dz, axis=0), axis=0), head], axis=0)
 
 
 def _weighted(values: Array, sample_weight: Array | None) -> Array:
