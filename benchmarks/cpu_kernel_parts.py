@@ -1,14 +1,15 @@
 """Where the compiled CPU kernel's time goes beyond one read of X: stripped-down Numba
-loops in the kernel's own layout (chunks of ``CHUNK_ROWS`` rows over the cores, rows four
-at a time), each against the floor (``cpu_kernel.floor``: the faster of ``X @ v`` and a
+loops in the kernel's former layout (chunks of ``CHUNK_ROWS`` rows over the cores, rows
+four at a time), each against the floor (``cpu_kernel.floor``: the faster of ``X @ v`` and a
 compiled sum), medians of interleaved rounds.
 
 * ``dot``: ``z = X w`` only (four rows, four accumulators);
 * ``update``: ``acc += X^T d`` only (``d`` taken from the row itself);
 * ``dot+update``: both for the same four rows (the float32 kernel's order until
   2026-11-27);
-* ``tile16``: the dots of 16 rows, then their updates (the order the kernel now takes,
-  with tiles of 32 rows and the tile's loss in between);
+* ``tile16``: the dots of 16 rows, then their updates (the kernel's order until it was
+  software-pipelined, with tiles of 32 rows and the tile's loss in between; it now
+  fuses each row's dot with the update of the row a group earlier);
 * ``kernel squared`` / ``kernel logistic``: ``xpgd._numba`` itself.
 
 Then the kernel's cost with X in cache (512 rows, one thread): nanoseconds of compute

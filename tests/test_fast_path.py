@@ -136,7 +136,7 @@ def _numba_kernels():
 @pytest.mark.parametrize("loss", ["squared", "logistic"])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("intercept", [True, False])
-@pytest.mark.parametrize(("n", "p"), [(1, 1), (7, 3), (16_389, 5), (20_003, 100)])
+@pytest.mark.parametrize(("n", "p"), [(1, 1), (7, 3), (16_389, 5), (20_003, 100), (999, 1001)])
 def test_compiled_kernel_equals_the_plain_path(dtype, loss, weighted, intercept, n, p, rng):
     # The same sums as block_terms in float64 on the same data (the reference), in
     # another order: float64 to 1e-12; float32 within its rounding (chunks of 16384 rows
@@ -209,6 +209,59 @@ def test_compiled_exp_and_log1p_are_within_a_few_epsilons(dtype, edge):
     ref = np.log1p(e.astype(np.longdouble))
     assert out[0] == 0.0
     assert np.max(np.abs(out[1:] - ref[1:]) / ref[1:]) <= 3 * eps
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize(("dtype", "edge"), [("float32", 120.0), ("float64", 800.0)])
+def test_vector_logistic_loss_is_within_a_few_epsilons(dtype, edge, weighted):
+    # The kernel's groups compute the logistic loss as vector code (_group_losses, its
+    # own exp and log1p in LLVM IR). Each score z fills one whole vector, so the group's
+    # loss sum is exactly lanes x the loss of z; against log(1 + e^z) - y z and
+    # sigmoid(z) - y in extended precision, over scores past exp's range either side,
+    # for y = 0 and 1, with and without weights (a power of two: exact); NaN stays NaN.
+    kernels = _numba_kernels()
+    from numba import njit
+
+    group_losses = kernels._group_losses
+    lanes = kernels._VECTOR_BYTES // np.dtype(dtype).itemsize
+
+    @njit
+    def apply(scores, labels, weight, use_weights, loss, d):
+        for k in range(scores.size):
+            z = np.full(lanes, scores[k])
+            y = np.full(lanes, labels[k])
+            sw = np.full(lanes, weight)
+            loss_sum, d_sum = group_losses(z, y, sw, 0, z.dtype.type(0.0), use_weights, True)
+            loss[k] = loss_sum / lanes
+            d[k] = z[0] if d_sum == lanes * z[0] else np.nan  # the d summed, as returned
+
+    # Bounds: 4 epsilons of the terms the stable forms add (y = 1 cancels z in the loss
+    # for z > 0, and 1 in d; the plain path's forms, losses.py, do the same), plus
+    # exp(-87) / exp(-708), where exp(-a) stops (the test above).
+    eps = np.finfo(dtype).eps
+    least = float(np.exp(-np.longdouble(87.0 if dtype == "float32" else 708.0)))
+    scores = np.linspace(-edge, edge, 200_001).astype(dtype)
+    z = scores.astype(np.longdouble)
+    for label in (0.0, 1.0):
+        labels = np.full(scores.size, label, dtype=dtype)
+        weight = np.dtype(dtype).type(4.0 if weighted else 1.0)
+        loss, d = np.empty_like(scores), np.empty_like(scores)
+        apply(scores, labels, weight, weighted, loss, d)
+        w = float(weight)
+        for got, ref, cancelled in (
+            (loss, (np.logaddexp(0, z) - label * z) * w, label * np.maximum(z, 0) * w),
+            (d, (1 / (1 + np.exp(-z)) - label) * w, label * w),
+        ):
+            bound = 4 * eps * (np.abs(ref) + cancelled) + 1.01 * least * w
+            assert np.all(np.abs(got - ref) <= bound)
+            clean = (cancelled == 0) & (np.abs(ref) > 1e3 * least * w)  # relative too
+            if label == 0:
+                assert clean.sum() > scores.size // 2
+            if clean.any():
+                assert np.max(np.abs(got[clean] / ref[clean] - 1)) <= 4 * eps
+    loss, d = np.empty(1, dtype=dtype), np.empty(1, dtype=dtype)
+    apply(np.array([np.nan], dtype=dtype), np.zeros(1, dtype=dtype), weight, weighted, loss, d)
+    assert np.isnan(loss[0]) and np.isnan(d[0])
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

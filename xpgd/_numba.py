@@ -9,14 +9,16 @@ it all while a few rows are in L1:
 
 * rows are cut into chunks of :data:`CHUNK_ROWS` (a fixed size, so the result does not
   depend on the number of cores), the chunks spread over the cores (``prange``);
-* within a chunk, a tile of :data:`_TILE` rows: their ``z = x . w + b`` (vectorised dot
-  products: float64 rows one at a time, read in order; float32 rows, half as long, two
-  at a time), then the loss and its derivative ``d`` of the whole tile in one
-  vectorised loop (:func:`_tile_losses`: the numerically stable forms of
-  :mod:`xpgd._core.losses`, weighted, with ``exp`` and ``log1p`` written out so that
-  no call into libm keeps the loop scalar), then ``acc += d * x`` over the same rows,
-  still in L1, four rows at a time so that the accumulator is loaded and stored once
-  per four rows;
+* within a chunk, groups of rows (16 float64 or 32 float32 rows of 100 features:
+  :func:`_group_size`), software-pipelined: each row's ``x . w`` is computed in the same
+  loop over the columns as ``acc += d * x`` for the row one group earlier, whose ``d``
+  is known by then and which is still in L1 (:func:`_dot_update_row`), so that the
+  second use of every row is spread evenly over the read of the next ones; then the
+  loss and its derivative ``d`` of the whole group in registers
+  (:func:`_group_losses`: the numerically stable forms of :mod:`xpgd._core.losses`,
+  weighted, with their own ``exp`` and ``log1p``, no call into libm). Both are written
+  as explicit vector code (LLVM IR through Numba intrinsics: 32-byte vectors, the last
+  ``p % lanes`` columns by a masked load), not left to LLVM's loop vectoriser;
 * each chunk writes one row of float64 partial sums ``[sum l, sum d, X^T d]``, added in
   chunk order: deterministic, run to run and across thread counts.
 
@@ -375,15 +377,21 @@ if njit is not None:
         def splat(self, scalar: Any) -> Any:
             b, i32 = self.builder, ir.IntType(32)
             v = b.insert_element(ir.Constant(self.vec, None), scalar, i32(0))
-            return b.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, self.lanes), [0] * self.lanes))
+            return b.shuffle_vector(
+                v, v, ir.Constant(ir.VectorType(i32, self.lanes), [0] * self.lanes)
+            )
 
         def hsum(self, v: Any) -> Any:
             """The sum of the lanes (halves added, then their halves, ...)."""
             b, i32, n = self.builder, ir.IntType(32), self.lanes
             while n > 1:
                 half = n // 2
-                lo = b.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, half), list(range(half))))
-                hi = b.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, half), list(range(half, n))))
+                lo = b.shuffle_vector(
+                    v, v, ir.Constant(ir.VectorType(i32, half), list(range(half)))
+                )
+                hi = b.shuffle_vector(
+                    v, v, ir.Constant(ir.VectorType(i32, half), list(range(half, n)))
+                )
                 v, n = b.fadd(lo, hi), half
             return b.extract_element(v, i32(0))
 
@@ -395,7 +403,10 @@ if njit is not None:
             int_t = ir.VectorType(ir.IntType(bits), self.lanes)
             n = b.select(b.fcmp_unordered("uno", n, n), self.zero, n)
             k = b.fptosi(n, int_t)
-            k = b.shl(b.add(k, ir.Constant(int_t, [bias] * self.lanes)), ir.Constant(int_t, [mantissa] * self.lanes))
+            k = b.shl(
+                b.add(k, ir.Constant(int_t, [bias] * self.lanes)),
+                ir.Constant(int_t, [mantissa] * self.lanes),
+            )
             return b.bitcast(k, self.vec)
 
         def horner(self, x: Any, coefficients: list) -> Any:
@@ -407,7 +418,9 @@ if njit is not None:
     def _data(context: Any, builder: Any, ty: Any, value: Any) -> Any:
         return context.make_array(ty)(context, builder, value).data
 
-    def _row_loop(context: Any, builder: Any, signature: Any, args: Any, dot: bool, update: bool) -> Any:
+    def _row_loop(
+        context: Any, builder: Any, signature: Any, args: Any, dot: bool, update: bool
+    ) -> Any:
         """The loop over the columns of one row (see :func:`_dot_update_row`): whole
         vectors, ``unroll`` at a time then one at a time, then the ``p % lanes`` last
         columns masked. ``acc`` is padded to whole vectors, so its last vector is loaded
@@ -417,7 +430,9 @@ if njit is not None:
         X, i, theta, off, ip, dk, acc = args
         b = builder
         v = _Vectors(context, b, X_ty.dtype)
-        i, off, ip = (context.cast(b, a, t, types.intp) for a, t in ((i, i_ty), (off, off_ty), (ip, ip_ty)))
+        i, off, ip = (
+            context.cast(b, a, t, types.intp) for a, t in ((i, i_ty), (off, off_ty), (ip, ip_ty))
+        )
         shape = cgutils.unpack_tuple(b, context.make_array(X_ty)(context, b, X).shape, 2)
         p = shape[1]
         base = _data(context, b, X_ty, X)
@@ -468,13 +483,18 @@ if njit is not None:
             and X.layout == "C"
             and isinstance(X.dtype, types.Float)
             and all(
-                isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" and a.dtype == X.dtype
+                isinstance(a, types.Array)
+                and a.ndim == 1
+                and a.layout == "C"
+                and a.dtype == X.dtype
                 for a in (theta, acc)
             )
         )
 
     @intrinsic
-    def _dot_update_ir(typingctx: Any, X, i, theta, off, ip, dk, acc):  # noqa: ANN001, ANN202
+    def _dot_update_ir(
+        typingctx: Any, X: Any, i: Any, theta: Any, off: Any, ip: Any, dk: Any, acc: Any
+    ) -> Any:
         if not _rows_typed(X, theta, acc):
             return None
 
@@ -484,7 +504,9 @@ if njit is not None:
         return X.dtype(X, i, theta, off, ip, dk, acc), codegen
 
     @intrinsic
-    def _dot_ir(typingctx: Any, X, i, theta, off, ip, dk, acc):  # noqa: ANN001, ANN202
+    def _dot_ir(
+        typingctx: Any, X: Any, i: Any, theta: Any, off: Any, ip: Any, dk: Any, acc: Any
+    ) -> Any:
         if not _rows_typed(X, theta, acc):
             return None
 
@@ -494,7 +516,9 @@ if njit is not None:
         return X.dtype(X, i, theta, off, ip, dk, acc), codegen
 
     @intrinsic
-    def _update_ir(typingctx: Any, X, i, theta, off, ip, dk, acc):  # noqa: ANN001, ANN202
+    def _update_ir(
+        typingctx: Any, X: Any, i: Any, theta: Any, off: Any, ip: Any, dk: Any, acc: Any
+    ) -> Any:
         if not _rows_typed(X, theta, acc):
             return None
 
@@ -511,7 +535,9 @@ if njit is not None:
         return impl
 
     @overload(_dot_update_row, inline="always")
-    def _dot_update_row_typed(X: Any, i: Any, theta: Any, off: Any, ip: Any, dk: Any, acc: Any) -> Any:
+    def _dot_update_row_typed(
+        X: Any, i: Any, theta: Any, off: Any, ip: Any, dk: Any, acc: Any
+    ) -> Any:
         def impl(X: Any, i: Any, theta: Any, off: Any, ip: Any, dk: Any, acc: Any) -> Any:
             return _dot_update_ir(X, i, theta, off, ip, dk, acc)
 
@@ -526,9 +552,14 @@ if njit is not None:
 
     # exp(-a) and log(1 + e) on vectors: the same reductions and polynomials as
     # _exp_neg_32/_64 and _log1p_unit_32/_64 (Horner's steps as fused multiply-adds)
+    def _taylor_exp(degree: int) -> list:
+        """``1 / k!`` for ``k = degree .. 0``: Horner's order."""
+        return [1.0 / math.factorial(k) for k in range(degree, -1, -1)]
+
+    # bits: (cap of a, ln2 in two parts, coefficients)
     _EXP_NEG = {
-        32: (87.0, 0.693359375, -2.12194440e-4, [1.0 / math.factorial(k) for k in range(7, -1, -1)]),
-        64: (708.0, 6.93145751953125e-1, 1.42860682030941723212e-6, [1.0 / math.factorial(k) for k in range(13, -1, -1)]),
+        32: (87.0, 0.693359375, -2.12194440e-4, _taylor_exp(7)),
+        64: (708.0, 6.93145751953125e-1, 1.42860682030941723212e-6, _taylor_exp(13)),
     }
     _LOG1P_TERMS = {32: 8, 64: 17}
 
@@ -594,7 +625,9 @@ if njit is not None:
         ) and isinstance(z.dtype, types.Float)
 
     @intrinsic
-    def _logistic_losses_ir(typingctx: Any, z, y, sw, i, bias, weighted):  # noqa: ANN001, ANN202
+    def _logistic_losses_ir(
+        typingctx: Any, z: Any, y: Any, sw: Any, i: Any, bias: Any, weighted: Any
+    ) -> Any:
         if not _losses_typed(z, y, sw):
             return None
 
@@ -604,7 +637,9 @@ if njit is not None:
         return types.UniTuple(z.dtype, 2)(z, y, sw, i, bias, weighted), codegen
 
     @intrinsic
-    def _squared_losses_ir(typingctx: Any, z, y, sw, i, bias, weighted):  # noqa: ANN001, ANN202
+    def _squared_losses_ir(
+        typingctx: Any, z: Any, y: Any, sw: Any, i: Any, bias: Any, weighted: Any
+    ) -> Any:
         if not _losses_typed(z, y, sw):
             return None
 
@@ -614,7 +649,9 @@ if njit is not None:
         return types.UniTuple(z.dtype, 2)(z, y, sw, i, bias, weighted), codegen
 
     @overload(_group_losses, inline="always")
-    def _group_losses_typed(z: Any, y: Any, sw: Any, i: Any, b: Any, weighted: Any, logistic: Any) -> Any:
+    def _group_losses_typed(
+        z: Any, y: Any, sw: Any, i: Any, b: Any, weighted: Any, logistic: Any
+    ) -> Any:
         def impl(z: Any, y: Any, sw: Any, i: Any, b: Any, weighted: Any, logistic: Any) -> Any:
             if logistic:
                 return _logistic_losses_ir(z, y, sw, i, b, weighted)
