@@ -415,8 +415,8 @@ if njit is not None:
             ``x^2``, and so on: about log2(terms) fused multiply-adds deep instead of
             Horner's one per term. The loss's latency holds up the next group's
             updates, which need its ``d``: in one run, float64's logistic kernel at
-            1.23x one read of X against 1.28x by Horner's rule (14 and 17 terms);
-            float32's (8 terms) within 0.01x either way (``benchmarks/RESULTS.md``)."""
+            1.24x one read of X against 1.28x by Horner's rule (14 and 17 terms);
+            float32's (8 terms) 1.24x either way (``benchmarks/RESULTS.md``)."""
             terms = [self.constant(c) for c in reversed(coefficients)]
             while len(terms) > 1:
                 pairs = [self.fma(terms[k + 1], x, terms[k]) for k in range(0, len(terms) - 1, 2)]
