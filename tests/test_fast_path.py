@@ -195,10 +195,11 @@ def test_compiled_exp_and_log1p_are_within_a_few_epsilons(dtype, edge):
     apply(a, out, False)
     ref = np.exp(-a.astype(np.longdouble))
     assert np.max(np.abs(out - ref) / ref) <= 2 * eps
-    # beyond the normal range: about the smallest normal number, never more than twice it
+    # beyond the normal range: about the smallest normal number, never more than twice
+    # it; 0 at infinity
     beyond = np.array([edge + 0.5, 2 * edge, 1e30, np.inf], dtype=dtype)
     apply(beyond, out[:4], False)
-    assert np.all((out[:4] > 0) & (out[:4] <= 2 * tiny))
+    assert np.all((out[:3] > 0) & (out[:3] <= 2 * tiny)) and out[3] == 0.0
     apply(np.array([np.nan], dtype=dtype), out[:1], False)
     assert np.isnan(out[0])
     nan = np.dtype(dtype).type(np.nan)
@@ -295,6 +296,26 @@ def test_compiled_kernel_is_exact_for_large_scores_and_keeps_a_nan(dtype, rng):
     X[n // 2, 1] = np.nan
     value, _ = kernels.fused_terms(X, y, None, "logistic", True)(theta)
     assert np.isnan(value)
+    # an infinite entry: NaN in the same gradient entries as the plain path (d = 0 at an
+    # infinite score, times the inf), whichever the label and the sign
+    for row, label, sign in ((n // 3, 0.0, -1.0), (n // 3, 1.0, 1.0), (7, 0.0, 1.0)):
+        X_inf, y_inf = X.copy(), y.copy()
+        X_inf[n // 2, 1] = 1.0
+        X_inf[row, 2] = sign * np.inf  # theta[2] = -1: the score is -sign * inf
+        y_inf[row] = label
+        _, grad = kernels.fused_terms(X_inf, y_inf, None, "logistic", True)(theta)
+        with np.errstate(invalid="ignore", over="ignore"):
+            _, ref_grad = block_terms(
+                theta.astype(np.float64),
+                X_inf.astype(np.float64),
+                y_inf.astype(np.float64),
+                None,
+                family=get_loss("logistic"),
+                fit_intercept=True,
+                xp=namespace("numpy"),
+            )
+        np.testing.assert_array_equal(np.isnan(grad), np.isnan(ref_grad))
+        np.testing.assert_array_equal(np.isinf(grad), np.isinf(ref_grad))
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -317,6 +338,13 @@ def test_compiled_kernel_applies_only_where_it_can(rng):
     assert kernels.fused_terms(X, y, None, "multinomial", True) is None
     assert kernels.fused_terms(X.astype(np.int64), y, None, "squared", True) is None
     assert kernels.fused_terms(X[:0], y[:0], None, "squared", True) is None
+    # lengths that do not match X's rows (the kernels index y and the weights by row,
+    # unchecked): the plain path takes them, and reports them
+    assert kernels.fused_terms(X, y[:-1], None, "squared", True) is None
+    assert kernels.fused_terms(X, y, np.ones(49), "squared", True) is None
+    fused = kernels.fused_terms(X, y, None, "squared", True)
+    with pytest.raises(ValueError, match=r"theta has shape \(4,\); these data need \(5,\)"):
+        fused(np.zeros(4))
 
 
 @pytest.mark.parametrize("kind", ["linear", "logistic"])

@@ -886,15 +886,16 @@ CPU_FUSED_MIN_ELEMENTS = 1 << 20
 
 def fusable(X: Array, y: Array, sample_weight: Array | None, loss: str, array_type: type) -> bool:
     """Whether a fused kernel can take these data: arrays of ``array_type``, all
-    C-contiguous; X 2-D with rows, float32 or float64; y 1-D and the weights of X's
-    dtype; a single-output loss (squared or binary logistic)."""
+    C-contiguous; X 2-D with rows, float32 or float64; y and the weights 1-D, one entry
+    per row of X, of X's dtype (the kernels index them by X's rows unchecked); a
+    single-output loss (squared or binary logistic)."""
     parts = [X, y] + ([] if sample_weight is None else [sample_weight])
     return (
         all(isinstance(a, array_type) and a.flags.c_contiguous for a in parts)
         and X.ndim == 2
         and X.shape[0] > 0
         and str(X.dtype) in ("float32", "float64")
-        and y.ndim == 1
+        and all(tuple(a.shape) == (X.shape[0],) for a in parts[1:])
         and all(a.dtype == X.dtype for a in parts[1:])
         and loss in ("squared", "logistic")
     )

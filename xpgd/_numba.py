@@ -14,7 +14,7 @@ it all while a few rows are in L1:
   loop over the columns as ``acc += d * x`` for the row one group earlier, whose ``d``
   is known by then and which is still in L1 (:func:`_dot_update_row`), so that the
   second use of every row is spread evenly over the read of the next ones; then the
-  loss and its derivative ``d`` of the whole group in registers
+  loss and its derivative ``d`` of the whole group, inline
   (:func:`_group_losses`: the numerically stable forms of :mod:`xpgd._core.losses`,
   weighted, with their own ``exp`` and ``log1p``, no call into libm). Both are written
   as explicit vector code (LLVM IR through Numba intrinsics: 32-byte vectors, the last
@@ -112,7 +112,9 @@ def _exp_neg(a: Any) -> Any:
     (0.85 measured; ``tests/test_fast_path.py``), and
     beyond ``a = 87`` (float32) / ``708`` (float64) returns ``exp(-87)`` / ``exp(-708)``
     (1.6e-38 / 3.3e-308) instead of a smaller number: an absolute error below those, far
-    below the rounding of the loss it enters."""
+    below the rounding of the loss it enters. At ``a = inf`` it returns 0, so that an
+    infinite score gives ``d = 0`` and, with the infinite entry of X, a NaN gradient
+    entry, as the plain path does (not +-inf)."""
     return type(a)(np.exp(-a))
 
 
@@ -167,7 +169,7 @@ if njit is not None:
         p = p * r + np.float32(0.5)
         p = p * r + np.float32(1.0)
         p = p * r + np.float32(1.0)
-        return p * _pow2(n, p)
+        return p * _pow2(n, p) if a != np.inf else np.float32(0.0)
 
     def _exp_neg_64(a: Any) -> Any:
         # the same to r^13 (truncation 4e-18 relative)
@@ -188,7 +190,7 @@ if njit is not None:
         p = p * r + 0.5
         p = p * r + 1.0
         p = p * r + 1.0
-        return p * _pow2(n, p)
+        return p * _pow2(n, p) if a != np.inf else 0.0
 
     def _log1p_unit_32(e: Any) -> Any:
         # with t = e / (2 + e) in [0, 1/3], log(1 + e) = 2 atanh(t) = 2 t sum_k
@@ -304,8 +306,9 @@ def _update_row(X: Any, ip: int, dk: Any, acc: Any) -> None:
 
 
 def _group_losses(z: Any, y: Any, sw: Any, i: int, b: Any, weighted: bool, logistic: bool) -> Any:
-    """:func:`_tile_losses` over the whole of ``z`` (whose length is a multiple of the
-    vector's lanes), as vector code: the group's loss and derivative without a call."""
+    """:func:`_tile_losses` over the whole of ``z``, as vector code: the group's loss
+    and derivative without a call. ``z``'s length must be a multiple of the vector's
+    lanes (the compiled version leaves a remainder untouched; the groups are)."""
     return _tile_losses(z, y, sw, i, z.size, b, weighted, logistic)
 
 
@@ -333,7 +336,9 @@ if njit is not None:
                 return builder.module.declare_intrinsic(name, (), ir.FunctionType(ret, params))
 
             vec, ptr = self.vec, self.vec.as_pointer()
-            self._fma = declare(f"llvm.fma.{suffix}", vec, [vec] * 3)
+            # fmuladd, not fma: fused where the CPU has FMA, a product and a sum where it
+            # has not (llvm.fma is then a libm call per lane: 5x slower measured)
+            self._fma = declare(f"llvm.fmuladd.{suffix}", vec, [vec] * 3)
             self._floor = declare(f"llvm.floor.{suffix}", vec, [vec])
             self._fabs = declare(f"llvm.fabs.{suffix}", vec, [vec])
             self._mload = declare(
@@ -578,7 +583,8 @@ if njit is not None:
         x = b.fneg(b.select(b.fcmp_ordered(">", a, v.constant(cap)), v.constant(cap), a))
         n = v.floor(v.fma(x, v.constant(1.4426950408889634), v.constant(0.5)))
         r = b.fsub(b.fsub(x, b.fmul(n, v.constant(ln2_hi))), b.fmul(n, v.constant(ln2_lo)))
-        return b.fmul(v.polynomial(r, coefficients), v.pow2(n))
+        e = b.fmul(v.polynomial(r, coefficients), v.pow2(n))
+        return b.select(b.fcmp_ordered("==", a, v.constant(math.inf)), v.zero, e)
 
     def _log1p_unit_vector(v: _Vectors, e: Any) -> Any:
         b = v.builder
@@ -671,9 +677,11 @@ if njit is not None:
 
 @_jit(inline="always", **_OPTIONS)
 def _group_size(p: int, itemsize: int) -> int:
-    """Rows per group: at most :data:`_GROUP_BYTES` of X (two groups, the one being read
-    and the one being added to the gradient, then fit in a 32 KiB L1 cache), a multiple
-    of the vector's lanes, from one vector's lanes to 32 rows."""
+    """Rows per group: a multiple of the vector's lanes, from one vector's lanes to 32
+    rows, at most :data:`_GROUP_BYTES` of X where the rows allow (two groups, the one
+    being read and the one being added to the gradient, then fit in a 32 KiB L1 cache).
+    Rows over 400 bytes / lanes (p > 400) make a group larger than that (64 KB at 2000
+    float64 features): the updates then read their rows from L2."""
     lanes = _VECTOR_BYTES // itemsize
     rows = _GROUP_BYTES // (p * itemsize)
     return min(max(rows - rows % lanes, lanes), 32)
@@ -809,6 +817,12 @@ class FusedTerms:
     def __call__(self, theta: Any) -> tuple[Any, Any]:
         X = self.X
         theta = np.ascontiguousarray(theta, dtype=X.dtype)
+        expected = (X.shape[1] + self.fit_intercept,)
+        if theta.shape != expected:  # the kernel reads theta unchecked
+            raise ValueError(
+                f"theta has shape {theta.shape}; these data need {expected} "
+                f"({X.shape[1]} features{' and an intercept' if self.fit_intercept else ''})"
+            )
         flags = (self.weighted, self.fit_intercept, self.logistic)
         args = (X, self.y, self.sample_weight, theta, flags)
         if self.parallel and not _FORKED:
