@@ -281,11 +281,12 @@ def _tile_losses(
 # ------------------------------------------------------ rows as explicit vectors (IR)
 # The row loops are written as LLVM vector code (llvmlite, through Numba intrinsics)
 # rather than left to LLVM's loop vectoriser, which around every row's loop emitted
-# runtime alias checks, a trip-count dispatch and a scalar remainder: with X in cache
-# about 7 ns more a float64 row than the same loops written in C with AVX2 intrinsics
-# (29 against 22 ns), and 1.31x against 1.11x one read of X streamed
-# (benchmarks/RESULTS.md). Vectors of 32 bytes (AVX2: 4 float64, 8 float32; LLVM
-# splits them on narrower targets); the last ``p % lanes`` columns by a masked load.
+# runtime alias checks, a trip-count dispatch and a scalar remainder: the old kernel took
+# 29 ns a float64 row with X in cache where the same loops written in C with AVX2
+# intrinsics took 22-25, and streamed 1.31x one read of X where the pipelined C took
+# 1.11x. This code: 28.8 ns in cache beside the pipelined C's 27-28 in one run
+# (benchmarks/RESULTS.md). Vectors of 32 bytes (AVX2: 4 float64, 8 float32; LLVM splits
+# them on narrower targets); the last ``p % lanes`` columns by a masked load.
 
 
 def _dot_row(X: Any, i: int, theta: Any, off: int) -> Any:
