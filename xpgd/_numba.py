@@ -506,41 +506,28 @@ if njit is not None:
             )
         )
 
-    @intrinsic
-    def _dot_update_ir(
-        typingctx: Any, X: Any, i: Any, theta: Any, off: Any, ip: Any, dk: Any, acc: Any
-    ) -> Any:
-        if not _rows_typed(X, theta, acc):
-            return None
+    def _row_intrinsic(dot: bool, update: bool) -> Any:
+        """A Numba intrinsic ``(X, i, theta, off, ip, dk, acc)`` running
+        :func:`_row_loop` with these parts: returns ``X[i] . theta[off:]`` where ``dot``
+        (else None), adds ``dk * X[ip]`` to ``acc`` where ``update``."""
 
-        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-            return _row_loop(context, builder, signature, args, dot=True, update=True)
+        def typer(
+            typingctx: Any, X: Any, i: Any, theta: Any, off: Any, ip: Any, dk: Any, acc: Any
+        ) -> Any:
+            if not _rows_typed(X, theta, acc):
+                return None
 
-        return X.dtype(X, i, theta, off, ip, dk, acc), codegen
+            def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+                return _row_loop(context, builder, signature, args, dot=dot, update=update)
 
-    @intrinsic
-    def _dot_ir(
-        typingctx: Any, X: Any, i: Any, theta: Any, off: Any, ip: Any, dk: Any, acc: Any
-    ) -> Any:
-        if not _rows_typed(X, theta, acc):
-            return None
+            result = X.dtype if dot else types.none
+            return result(X, i, theta, off, ip, dk, acc), codegen
 
-        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-            return _row_loop(context, builder, signature, args, dot=True, update=False)
+        return intrinsic(typer)
 
-        return X.dtype(X, i, theta, off, ip, dk, acc), codegen
-
-    @intrinsic
-    def _update_ir(
-        typingctx: Any, X: Any, i: Any, theta: Any, off: Any, ip: Any, dk: Any, acc: Any
-    ) -> Any:
-        if not _rows_typed(X, theta, acc):
-            return None
-
-        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-            return _row_loop(context, builder, signature, args, dot=False, update=True)
-
-        return types.none(X, i, theta, off, ip, dk, acc), codegen
+    _dot_update_ir = _row_intrinsic(dot=True, update=True)
+    _dot_ir = _row_intrinsic(dot=True, update=False)
+    _update_ir = _row_intrinsic(dot=False, update=True)
 
     @overload(_dot_row, inline="always")
     def _dot_row_typed(X: Any, i: Any, theta: Any, off: Any) -> Any:
@@ -640,29 +627,23 @@ if njit is not None:
             for a in (z, y, sw)
         ) and isinstance(z.dtype, types.Float)
 
-    @intrinsic
-    def _logistic_losses_ir(
-        typingctx: Any, z: Any, y: Any, sw: Any, i: Any, bias: Any, weighted: Any
-    ) -> Any:
-        if not _losses_typed(z, y, sw):
-            return None
+    def _losses_intrinsic(logistic: bool) -> Any:
+        """A Numba intrinsic ``(z, y, sw, i, bias, weighted)`` running
+        :func:`_losses_loop` for one loss."""
 
-        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-            return _losses_loop(context, builder, signature, args, logistic=True)
+        def typer(typingctx: Any, z: Any, y: Any, sw: Any, i: Any, bias: Any, weighted: Any) -> Any:
+            if not _losses_typed(z, y, sw):
+                return None
 
-        return types.UniTuple(z.dtype, 2)(z, y, sw, i, bias, weighted), codegen
+            def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+                return _losses_loop(context, builder, signature, args, logistic=logistic)
 
-    @intrinsic
-    def _squared_losses_ir(
-        typingctx: Any, z: Any, y: Any, sw: Any, i: Any, bias: Any, weighted: Any
-    ) -> Any:
-        if not _losses_typed(z, y, sw):
-            return None
+            return types.UniTuple(z.dtype, 2)(z, y, sw, i, bias, weighted), codegen
 
-        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-            return _losses_loop(context, builder, signature, args, logistic=False)
+        return intrinsic(typer)
 
-        return types.UniTuple(z.dtype, 2)(z, y, sw, i, bias, weighted), codegen
+    _logistic_losses_ir = _losses_intrinsic(logistic=True)
+    _squared_losses_ir = _losses_intrinsic(logistic=False)
 
     @overload(_group_losses, inline="always")
     def _group_losses_typed(
