@@ -500,7 +500,10 @@ def _numeric_column(df: Any, name: str, *, rows: np.ndarray | None = None) -> An
 
 
 def _spread(col: Any) -> float:
-    sd = float(col.std(ddof=1)) if len(col) > 1 else 0.0
+    """The column's standard deviation, or 1 where it is 0 or not finite (values whose
+    squares overflow: no warning, the 1 is the answer for them)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        sd = float(col.std(ddof=1)) if len(col) > 1 else 0.0
     return sd if sd > 0 and np.isfinite(sd) else 1.0
 
 
