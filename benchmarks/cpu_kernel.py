@@ -9,8 +9,14 @@ and the first kernel calls after a block of ``X @ v`` took twice as long.
 ``--against REV`` also times the kernel of a git revision (its ``xpgd/_numba.py``,
 loaded beside this one) in the same rounds: a change to the kernel measured side by side.
 
+``--threads 1`` runs both sides on one core (Numba's threads and BLAS's): one core's
+reads are bound by the reads it keeps in flight, not by the memory's bandwidth, as both
+cores' are when the memory reads fast (the issue's 43 GB/s), so this shows the kernel
+as it runs then, whatever the memory does now.
+
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/cpu_kernel.py
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/cpu_kernel.py --against HEAD~1
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/cpu_kernel.py --threads 1
 """
 
 from __future__ import annotations
@@ -46,7 +52,8 @@ def _median(fn, repeat: int) -> float:
 
 def floor(X: np.ndarray, repeat: int) -> float:
     """One read of X: the faster of BLAS's ``X @ v`` and a compiled sum of X over every
-    core (:func:`xpgd._numba.read_once`; BLAS reads float64 X about 1.3x slower)."""
+    core, read as the kernel reads it (:func:`xpgd._numba.read_once`; BLAS reads float64
+    X about 1.3x slower)."""
     v = np.ones(X.shape[1], dtype=X.dtype)
     read_once(X)  # compiled before timing
     return min(_median(lambda: X @ v, repeat), _median(lambda: read_once(X), repeat))
@@ -89,7 +96,16 @@ def main() -> None:
     parser.add_argument(
         "--against", metavar="REV", help="also time the kernel at this git revision"
     )
+    parser.add_argument(
+        "--threads", type=int, help="cores for both sides (Numba's and BLAS's threads)"
+    )
     args = parser.parse_args()
+    if args.threads:
+        import numba
+        from threadpoolctl import threadpool_limits
+
+        numba.set_num_threads(args.threads)
+        threadpool_limits(args.threads)
     kernels = {"kernel": fused_terms}
     if args.against:
         kernels[args.against] = _kernel_at(args.against).fused_terms
@@ -104,13 +120,22 @@ def main() -> None:
                 kernel(theta)  # compiled (or loaded from Numba's cache) before timing
                 runs[name] = lambda k=kernel, t=theta: k(t)
             ratios: dict[str, list[float]] = {name: [] for name in runs}
+            times: dict[str, list[float]] = {name: [] for name in runs}
+            floors = []
             for _ in range(args.rounds):
                 for name, run in runs.items():
-                    ratios[name].append(_median(run, args.repeat) / floor(X, args.repeat))
+                    times[name].append(_median(run, args.repeat))
+                    floors.append(floor(X, args.repeat))
+                    ratios[name].append(times[name][-1] / floors[-1])
             for name, values in ratios.items():
                 spread = " ".join(f"{r:.2f}" for r in values)
                 label = f"{dtype} {loss:8s}" + ("" if name == "kernel" else f" at {name}")
-                print(f"{label} median {statistics.median(values):.2f}x  rounds: {spread}")
+                print(
+                    f"{label} median {statistics.median(values):.2f}x  rounds: {spread}"
+                    f"  ({statistics.median(times[name]) * 1e3:.1f} ms)"
+                )
+            read = statistics.median(floors)
+            print(f"{dtype} floor: {read * 1e3:.1f} ms, {X.nbytes / read / 1e9:.1f} GB/s (median)")
 
 
 if __name__ == "__main__":

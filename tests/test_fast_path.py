@@ -136,11 +136,17 @@ def _numba_kernels():
 @pytest.mark.parametrize("loss", ["squared", "logistic"])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("intercept", [True, False])
-@pytest.mark.parametrize(("n", "p"), [(1, 1), (7, 3), (16_389, 5), (20_003, 100), (999, 1001)])
+@pytest.mark.parametrize(
+    ("n", "p"), [(1, 1), (7, 3), (175, 100), (16_389, 5), (20_003, 100), (999, 1001)]
+)
 def test_compiled_kernel_equals_the_plain_path(dtype, loss, weighted, intercept, n, p, rng):
     # The same sums as block_terms in float64 on the same data (the reference), in
     # another order: float64 to 1e-12; float32 within its rounding (chunks of 16384 rows
-    # summed in float32, then in float64), far inside the 1e-4 the issue allows.
+    # summed in float32, then in float64), far inside the 1e-4 the issue allows. The
+    # shapes reach every part of a chunk's loop: 175 x 100 is four streams of 40 rows,
+    # then 3 single-stream groups of 4 float64 rows (1 of 8 float32) and 3 (7) rows one
+    # at a time; 999 x 1001, rows wider than a group's budget; 16389 x 5 and 20003 x 100,
+    # a second chunk.
     kernels = _numba_kernels()
     from xpgd._backend import namespace
     from xpgd._core.objective import block_terms
@@ -216,8 +222,9 @@ def test_compiled_exp_and_log1p_are_within_a_few_epsilons(dtype, edge):
 @pytest.mark.parametrize(("dtype", "edge"), [("float32", 120.0), ("float64", 800.0)])
 def test_vector_logistic_loss_is_within_a_few_epsilons(dtype, edge, weighted):
     # The kernel's groups compute the logistic loss as vector code (_group_losses, its
-    # own exp and log1p in LLVM IR). Each score z fills one whole vector, so the group's
-    # loss sum is exactly lanes x the loss of z; against log(1 + e^z) - y z and
+    # own exp and log1p in LLVM IR), the streams' vectors joined into one. Each score z
+    # fills a whole vector of each of the kernel's streams, so the groups' loss sum is
+    # exactly streams x lanes x the loss of z; against log(1 + e^z) - y z and
     # sigmoid(z) - y in extended precision, over scores past exp's range either side,
     # for y = 0 and 1, with and without weights (a power of two: exact); NaN stays NaN.
     kernels = _numba_kernels()
@@ -225,16 +232,20 @@ def test_vector_logistic_loss_is_within_a_few_epsilons(dtype, edge, weighted):
 
     group_losses = kernels._group_losses
     lanes = kernels._VECTOR_BYTES // np.dtype(dtype).itemsize
+    count = kernels._STREAMS * lanes
+    assert kernels._STREAMS == 4  # the offsets below, one per stream
 
     @njit
     def apply(scores, labels, weight, use_weights, loss, d):
         for k in range(scores.size):
-            z = np.full(lanes, scores[k])
+            z = np.full((4, lanes), scores[k])
             y = np.full(lanes, labels[k])
             sw = np.full(lanes, weight)
-            loss_sum, d_sum = group_losses(z, y, sw, 0, z.dtype.type(0.0), use_weights, True)
-            loss[k] = loss_sum / lanes
-            d[k] = z[0] if d_sum == lanes * z[0] else np.nan  # the d summed, as returned
+            zero = z.dtype.type(0.0)
+            loss_sum, d_sum = group_losses(z, y, sw, 0, (0, 0, 0, 0), zero, use_weights, True)
+            loss[k] = loss_sum / count
+            same = np.all(z == z[0, 0]) and d_sum == count * z[0, 0]
+            d[k] = z[0, 0] if same else np.nan  # the d stored and summed, in every lane
 
     # Bounds: 4 epsilons of the terms the stable forms add (y = 1 cancels z in the loss
     # for z > 0, and 1 in d; the plain path's forms, losses.py, do the same), plus

@@ -9,12 +9,18 @@ it all while a few rows are in L1:
 
 * rows are cut into chunks of :data:`CHUNK_ROWS` (a fixed size, so the result does not
   depend on the number of cores), the chunks spread over the cores (``prange``);
-* within a chunk, groups of rows (16 float64 or 32 float32 rows of 100 features:
-  :func:`_group_size`), software-pipelined: each row's ``x . w`` is computed in the same
-  loop over the columns as ``acc += d * x`` for the row one group earlier, whose ``d``
-  is known by then and which is still in L1 (:func:`_dot_update_row`), so that the
-  second use of every row is spread evenly over the read of the next ones; then the
-  loss and its derivative ``d`` of the whole group, inline
+* each chunk is read as four streams (:data:`_STREAMS`): its quarters side by side, a
+  row of each in every loop over the columns. A core keeps more of memory's reads in
+  flight with several streams: one core reads X 1.2-1.3x faster as two streams than as
+  one, and the kernel, whose work between loads holds back its reads, gains more
+  (one stream: 1.31-1.35x one read of X on both cores; four: 1.03-1.11x). The streams
+  also share each column step's loads of ``w`` and of the accumulator;
+* within a stream, groups of rows (4 float64 or 8 float32 rows of 100 features a
+  stream: :func:`_group_size`), software-pipelined: each row's ``x . w`` is computed in
+  the same loop over the columns as ``acc += d * x`` for the row one group earlier,
+  whose ``d`` is known by then and which is still in L1 (:func:`_dot_update_rows`), so
+  that the second use of every row is spread evenly over the read of the next ones;
+  then the loss and its derivative ``d`` of the whole group, inline
   (:func:`_group_losses`: the numerically stable forms of :mod:`xpgd._core.losses`,
   weighted, with their own ``exp`` and ``log1p``, no call into libm). Both are written
   as explicit vector code (LLVM IR through Numba intrinsics: 32-byte vectors, the last
@@ -75,7 +81,8 @@ __all__ = ["CHUNK_ROWS", "FusedTerms", "fused_terms", "read_once"]
 CHUNK_ROWS = 16384
 
 _VECTOR_BYTES = 32  # AVX2's vectors
-_GROUP_BYTES = 12_800  # X's bytes per group of rows (see _group_size)
+_GROUP_BYTES = 12_800  # X's bytes per group of rows, over the streams (see _group_size)
+_STREAMS = 4  # rows read side by side in each chunk (see _chunk_sums)
 _LOCK = threading.Lock()
 _FORKED = False  # in a forked child, where a parallel kernel is not safe (see FusedTerms)
 
@@ -284,33 +291,48 @@ def _tile_losses(
 # runtime alias checks, a trip-count dispatch and a scalar remainder: the old kernel took
 # 29 ns a float64 row with X in cache where the same loops written in C with AVX2
 # intrinsics took 22-25, and streamed 1.31x one read of X where the pipelined C took
-# 1.11x. This code: 28.8 ns in cache beside the pipelined C's 27-28 in one run
-# (benchmarks/RESULTS.md). Vectors of 32 bytes (AVX2: 4 float64, 8 float32; LLVM splits
-# them on narrower targets); the last ``p % lanes`` columns by a masked load.
+# 1.11x. This code, one stream: 28.8 ns in cache beside the pipelined C's 27-28 in one
+# run; four streams: 21-22 ns (benchmarks/RESULTS.md). Vectors of 32 bytes (AVX2: 4
+# float64, 8 float32; LLVM splits them on narrower targets); the last ``p % lanes``
+# columns by a masked load.
 
 
-def _dot_row(X: Any, i: int, theta: Any, off: int) -> Any:
-    """``X[i] . theta[off:]`` (compiled: vectors, four accumulators)."""
-    return X.dtype.type(np.dot(X[i], theta[off:]))
+def _dot_rows(X: Any, i: int, offsets: Any, theta: Any, off: int, z: Any, k: int) -> None:
+    """``z[s, k] = X[i + offsets[s]] . theta[off:]`` for each stream ``s`` (compiled:
+    vectors; the streams share the loads of ``theta``)."""
+    for s, o in enumerate(offsets):
+        z[s, k] = np.dot(X[i + o], theta[off:])
 
 
-def _dot_update_row(X: Any, i: int, theta: Any, off: int, ip: int, dk: Any, acc: Any) -> Any:
-    """``X[i] . theta[off:]``, and ``acc[:p] += dk * X[ip]`` in the same loop over the
-    columns (compiled: the update's loads and stores interleaved with the dot's)."""
-    acc[: X.shape[1]] += dk * X[ip]
-    return X.dtype.type(np.dot(X[i], theta[off:]))
+def _dot_update_rows(
+    X: Any, i: int, ip: int, offsets: Any, theta: Any, off: int, d: Any, z: Any, k: int, acc: Any
+) -> None:
+    """:func:`_dot_rows` for the rows ``i + offsets[s]``, and :func:`_update_rows` for
+    the rows ``ip + offsets[s]``, in one loop over the columns (compiled: the updates'
+    loads and stores interleaved with the dots')."""
+    _update_rows(X, ip, offsets, d, k, acc)
+    _dot_rows(X, i, offsets, theta, off, z, k)
 
 
-def _update_row(X: Any, ip: int, dk: Any, acc: Any) -> None:
-    """``acc[:p] += dk * X[ip]``."""
-    acc[: X.shape[1]] += dk * X[ip]
+def _update_rows(X: Any, ip: int, offsets: Any, d: Any, k: int, acc: Any) -> None:
+    """``acc[:p] += d[s, k] * X[ip + offsets[s]]`` for each stream ``s`` (compiled: one
+    load and store of ``acc`` for all the streams)."""
+    for s, o in enumerate(offsets):
+        acc[: X.shape[1]] += d[s, k] * X[ip + o]
 
 
-def _group_losses(z: Any, y: Any, sw: Any, i: int, b: Any, weighted: bool, logistic: bool) -> Any:
-    """:func:`_tile_losses` over the whole of ``z``, as vector code: the group's loss
-    and derivative without a call. ``z``'s length must be a multiple of the vector's
+def _group_losses(
+    z: Any, y: Any, sw: Any, i: int, offsets: Any, b: Any, weighted: bool, logistic: bool
+) -> Any:
+    """:func:`_tile_losses` over the whole of each row ``s`` of ``z`` (the rows
+    ``i + offsets[s] ...`` of its stream), as vector code: the streams' groups' loss and
+    derivative without a call. ``z``'s rows' length must be a multiple of the vector's
     lanes (the compiled version leaves a remainder untouched; the groups are)."""
-    return _tile_losses(z, y, sw, i, z.size, b, weighted, logistic)
+    g = z.shape[1]
+    sums = [
+        _tile_losses(z[s], y, sw, i + o, g, b, weighted, logistic) for s, o in enumerate(offsets)
+    ]
+    return sum(t[0] for t in sums), sum(t[1] for t in sums)
 
 
 if njit is not None:
@@ -320,12 +342,14 @@ if njit is not None:
         return _VECTOR_BYTES * 8 // dtype.bitwidth
 
     class _Vectors:
-        """IR for one vector type (X's dtype, :data:`_VECTOR_BYTES` wide): loads, masked
-        loads, stores, fused multiply-adds, broadcasts, horizontal sums."""
+        """IR for one vector type (X's dtype, :data:`_VECTOR_BYTES` wide, or ``times``
+        that: LLVM splits a wider vector's operations into one per 32 bytes, side by
+        side): loads, masked loads, stores, fused multiply-adds, broadcasts, horizontal
+        sums, and the joining of vectors into a wider one and its splitting."""
 
-        def __init__(self, context: Any, builder: Any, dtype: Any) -> None:
+        def __init__(self, context: Any, builder: Any, dtype: Any, times: int = 1) -> None:
             self.builder = builder
-            self.lanes = _lanes(dtype)
+            self.lanes = _lanes(dtype) * times
             self.scalar = context.get_value_type(dtype)
             self.vec = ir.VectorType(self.scalar, self.lanes)
             self.align = dtype.bitwidth // 8
@@ -340,7 +364,6 @@ if njit is not None:
             # fmuladd, not fma: fused where the CPU has FMA, a product and a sum where it
             # has not (llvm.fma is then a libm call per lane: 5x slower measured)
             self._fma = declare(f"llvm.fmuladd.{suffix}", vec, [vec] * 3)
-            self._floor = declare(f"llvm.floor.{suffix}", vec, [vec])
             self._fabs = declare(f"llvm.fabs.{suffix}", vec, [vec])
             self._mload = declare(
                 f"llvm.masked.load.{suffix}.p0", vec, [ptr, ir.IntType(32), mask_t, vec]
@@ -374,11 +397,32 @@ if njit is not None:
         def fma(self, a: Any, b: Any, c: Any) -> Any:
             return self.builder.call(self._fma, [a, b, c])
 
-        def floor(self, a: Any) -> Any:
-            return self.builder.call(self._floor, [a])
-
         def fabs(self, a: Any) -> Any:
             return self.builder.call(self._fabs, [a])
+
+        def join(self, parts: list) -> Any:
+            """The vectors ``parts`` (of equal width, a power of two of them) as one."""
+            b, i32 = self.builder, ir.IntType(32)
+            while len(parts) > 1:
+                width = 2 * parts[0].type.count
+                order = ir.Constant(ir.VectorType(i32, width), list(range(width)))
+                parts = [
+                    b.shuffle_vector(x, y, order)
+                    for x, y in zip(parts[::2], parts[1::2], strict=True)
+                ]
+            return parts[0]
+
+        def split(self, value: Any, count: int) -> list:
+            """``value`` cut into ``count`` vectors of equal width."""
+            b, i32 = self.builder, ir.IntType(32)
+            width = value.type.count // count
+            order_t = ir.VectorType(i32, width)
+            return [
+                b.shuffle_vector(
+                    value, value, ir.Constant(order_t, list(range(k * width, (k + 1) * width)))
+                )
+                for k in range(count)
+            ]
 
         def splat(self, scalar: Any) -> Any:
             b, i32 = self.builder, ir.IntType(32)
@@ -401,19 +445,26 @@ if njit is not None:
                 v, n = b.fadd(lo, hi), half
             return b.extract_element(v, i32(0))
 
-        def pow2(self, n: Any) -> Any:
-            """``2 ** n`` for integral ``n`` in the normal exponent range (as :func:`_pow2`,
-            lane by lane; a NaN lane gives 1, its NaN reaching the result otherwise)."""
+        def nearest_pow2(self, x: Any, scale: float) -> tuple[Any, Any]:
+            """``(n, 2 ** n)`` for ``n`` the integer nearest ``x * scale`` (``2 ** n``
+            normal), without a conversion to integers, which AVX2 lacks for float64
+            vectors (LLVM made four scalar conversions a vector of them): adding
+            ``1.5 * 2 ** m`` (``m`` the mantissa's width) to ``x * scale``, in one
+            rounding, leaves ``n`` in the sum's low bits (the sum's bits are the magic
+            number's plus ``n``, as integers); ``n``'s float is the sum less the magic
+            number; the sum's bits plus the exponent's bias, shifted up by ``m``, are
+            ``2 ** n``'s (the magic number's own bits shift out). A NaN lane gives a NaN
+            ``n``."""
             b = self.builder
             bits, mantissa, bias = (64, 52, 1023) if self.align == 8 else (32, 23, 127)
+            magic = self.constant(1.5 * 2.0**mantissa)
+            total = self.fma(x, self.constant(scale), magic)
             int_t = ir.VectorType(ir.IntType(bits), self.lanes)
-            n = b.select(b.fcmp_unordered("uno", n, n), self.zero, n)
-            k = b.fptosi(n, int_t)
             k = b.shl(
-                b.add(k, ir.Constant(int_t, [bias] * self.lanes)),
+                b.add(b.bitcast(total, int_t), ir.Constant(int_t, [bias] * self.lanes)),
                 ir.Constant(int_t, [mantissa] * self.lanes),
             )
-            return b.bitcast(k, self.vec)
+            return b.fsub(total, magic), b.bitcast(k, self.vec)
 
         def polynomial(self, x: Any, coefficients: list) -> Any:
             """``sum_k c_k x^k`` for ``coefficients`` from the highest power down, by
@@ -436,92 +487,113 @@ if njit is not None:
     def _row_loop(
         context: Any, builder: Any, signature: Any, args: Any, dot: bool, update: bool
     ) -> Any:
-        """The loop over the columns of one row (see :func:`_dot_update_row`): whole
-        vectors, ``unroll`` at a time then one at a time, then the ``p % lanes`` last
-        columns masked. ``acc`` is padded to whole vectors, so its last vector is loaded
-        and stored whole (masked stores are slow on AMD's cores); its padding gains
-        ``dk * 0``."""
-        X_ty, i_ty, theta_ty, off_ty, ip_ty, dk_ty, acc_ty = signature.args
-        X, i, theta, off, ip, dk, acc = args
+        """The loop over the columns of one row of each stream (see
+        :func:`_dot_update_rows`): whole vectors, ``unroll`` at a time then one at a time,
+        then the ``p % lanes`` last columns masked. Per column step, one load of ``w``
+        serves every stream's dot, and one load and store of ``acc`` every stream's
+        update. ``acc`` is padded to whole vectors, so its last vector is loaded and
+        stored whole (masked stores are slow on AMD's cores); its padding gains
+        ``d * 0``."""
+        X_ty, i_ty, ip_ty, offsets_ty, theta_ty, off_ty, k_ty, d_ty, z_ty, acc_ty = signature.args
+        X, i, ip, offsets, theta, off, k, d, z, acc = args
         b = builder
         v = _Vectors(context, b, X_ty.dtype)
-        i, off, ip = (
-            context.cast(b, a, t, types.intp) for a, t in ((i, i_ty), (off, off_ty), (ip, ip_ty))
-        )
-        shape = cgutils.unpack_tuple(b, context.make_array(X_ty)(context, b, X).shape, 2)
-        p = shape[1]
+
+        def index(value: Any, ty: Any) -> Any:
+            return context.cast(b, value, ty, types.intp)
+
+        i, ip, off, k = (index(a, t) for a, t in ((i, i_ty), (ip, ip_ty), (off, off_ty), (k, k_ty)))
+        offsets = [index(o, offsets_ty.dtype) for o in cgutils.unpack_tuple(b, offsets)]
+        p = cgutils.unpack_tuple(b, context.make_array(X_ty)(context, b, X).shape, 2)[1]
+        g = cgutils.unpack_tuple(b, context.make_array(z_ty)(context, b, z).shape, 2)[1]
         base = _data(context, b, X_ty, X)
-        row, prev = b.gep(base, [b.mul(i, p)]), b.gep(base, [b.mul(ip, p)])
+        rows = [b.gep(base, [b.mul(b.add(i, o), p)]) for o in offsets]
+        prevs = [b.gep(base, [b.mul(b.add(ip, o), p)]) for o in offsets]
         w = b.gep(_data(context, b, theta_ty, theta), [off])
         a = _data(context, b, acc_ty, acc)
-        d = v.splat(context.cast(b, dk, dk_ty, X_ty.dtype))
-        unroll = 4 if dot and not update else 2
-        sums = [cgutils.alloca_once_value(b, v.zero) for _ in range(unroll)]
+        slots = [b.add(b.mul(ir.Constant(p.type, s), g), k) for s in range(len(offsets))]
+        d_data, z_data = _data(context, b, d_ty, d), _data(context, b, z_ty, z)
+        ds = [v.splat(b.load(b.gep(d_data, [slot]))) for slot in slots] if update else []
+        # accumulators: four chains of dots where the loop only reads, two where it
+        # also updates (one stream); with four streams, the streams are the chains
+        unroll = max(1, (2 if update else 4) // len(offsets))
+        sums = [[cgutils.alloca_once_value(b, v.zero) for _ in range(unroll)] for _ in offsets]
         lanes = ir.Constant(p.type, v.lanes)
 
-        def step(j: Any, k: int) -> None:
+        def step(j: Any, u: int, load: Any) -> None:
+            """Column step ``j`` (accumulators ``u``); ``load`` reads X and ``w``."""
             if dot:
-                b.store(v.fma(v.load(row, j), v.load(w, j), b.load(sums[k])), sums[k])
+                wj = load(w, j)
+                for row, acc_s in zip(rows, sums, strict=True):
+                    b.store(v.fma(load(row, j), wj, b.load(acc_s[u])), acc_s[u])
             if update:
-                v.store(v.fma(d, v.load(prev, j), v.load(a, j)), a, j)
+                total = v.load(a, j)
+                for prev, dk in zip(prevs, ds, strict=True):
+                    total = v.fma(dk, load(prev, j), total)
+                v.store(total, a, j)
 
         whole = b.sdiv(p, lanes)
         rounds = b.sdiv(whole, ir.Constant(p.type, unroll))
         with cgutils.for_range(b, rounds) as loop:
             first = b.mul(loop.index, ir.Constant(p.type, unroll * v.lanes))
-            for k in range(unroll):
-                step(b.add(first, ir.Constant(p.type, k * v.lanes)), k)
+            for u in range(unroll):
+                step(b.add(first, ir.Constant(p.type, u * v.lanes)), u, v.load)
         done = b.mul(rounds, ir.Constant(p.type, unroll))
         with cgutils.for_range(b, b.sub(whole, done)) as loop:
-            step(b.mul(b.add(done, loop.index), lanes), 0)
+            step(b.mul(b.add(done, loop.index), lanes), 0, v.load)
         j = b.mul(whole, lanes)
         rest = b.sub(p, j)
         with b.if_then(b.icmp_signed(">", rest, ir.Constant(p.type, 0))):
             mask = v.mask(rest)
-            if dot:
-                x = v.masked_load(row, j, mask)
-                b.store(v.fma(x, v.masked_load(w, j, mask), b.load(sums[-1])), sums[-1])
-            if update:
-                v.store(v.fma(d, v.masked_load(prev, j, mask), v.load(a, j)), a, j)
-        if not dot:
-            return context.get_dummy_value()
-        total = b.load(sums[0])
-        for s in sums[1:]:
-            total = b.fadd(total, b.load(s))
-        return v.hsum(total)
+            step(j, unroll - 1, lambda ptr, offset: v.masked_load(ptr, offset, mask))
+        if dot:
+            for slot, acc_s in zip(slots, sums, strict=True):
+                total = b.load(acc_s[0])
+                for s in acc_s[1:]:
+                    total = b.fadd(total, b.load(s))
+                b.store(v.hsum(total), b.gep(z_data, [slot]))
+        return context.get_dummy_value()
 
-    def _rows_typed(X: Any, theta: Any, acc: Any) -> bool:
-        """C-contiguous float X (2-D), theta and acc (1-D) of one dtype."""
+    def _rows_typed(X: Any, offsets: Any, theta: Any, d: Any, z: Any, acc: Any) -> bool:
+        """C-contiguous float X and ``(streams, g)`` d and z (2-D), theta and acc (1-D),
+        of one dtype; ``offsets`` a tuple of integers, one per stream."""
         return (
-            isinstance(X, types.Array)
-            and X.ndim == 2
-            and X.layout == "C"
-            and isinstance(X.dtype, types.Float)
-            and all(
-                isinstance(a, types.Array)
-                and a.ndim == 1
-                and a.layout == "C"
-                and a.dtype == X.dtype
-                for a in (theta, acc)
+            all(
+                isinstance(a, types.Array) and a.ndim == ndim and a.layout == "C"
+                for a, ndim in ((X, 2), (theta, 1), (d, 2), (z, 2), (acc, 1))
             )
+            and isinstance(X.dtype, types.Float)
+            and all(a.dtype == X.dtype for a in (theta, d, z, acc))
+            and isinstance(offsets, types.UniTuple)
+            and isinstance(offsets.dtype, types.Integer)
         )
 
     def _row_intrinsic(dot: bool, update: bool) -> Any:
-        """A Numba intrinsic ``(X, i, theta, off, ip, dk, acc)`` running
-        :func:`_row_loop` with these parts: returns ``X[i] . theta[off:]`` where ``dot``
-        (else None), adds ``dk * X[ip]`` to ``acc`` where ``update``."""
+        """A Numba intrinsic ``(X, i, ip, offsets, theta, off, k, d, z, acc)`` running
+        :func:`_row_loop` with these parts, for one row of each stream ``s``: sets
+        ``z[s, k] = X[i + offsets[s]] . theta[off:]`` where ``dot``, adds
+        ``d[s, k] * X[ip + offsets[s]]`` to ``acc`` where ``update``."""
 
         def typer(
-            typingctx: Any, X: Any, i: Any, theta: Any, off: Any, ip: Any, dk: Any, acc: Any
+            typingctx: Any,
+            X: Any,
+            i: Any,
+            ip: Any,
+            offsets: Any,
+            theta: Any,
+            off: Any,
+            k: Any,
+            d: Any,
+            z: Any,
+            acc: Any,
         ) -> Any:
-            if not _rows_typed(X, theta, acc):
+            if not _rows_typed(X, offsets, theta, d, z, acc):
                 return None
 
             def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
                 return _row_loop(context, builder, signature, args, dot=dot, update=update)
 
-            result = X.dtype if dot else types.none
-            return result(X, i, theta, off, ip, dk, acc), codegen
+            return types.none(X, i, ip, offsets, theta, off, k, d, z, acc), codegen
 
         return intrinsic(typer)
 
@@ -529,26 +601,46 @@ if njit is not None:
     _dot_ir = _row_intrinsic(dot=True, update=False)
     _update_ir = _row_intrinsic(dot=False, update=True)
 
-    @overload(_dot_row, inline="always")
-    def _dot_row_typed(X: Any, i: Any, theta: Any, off: Any) -> Any:
-        def impl(X: Any, i: Any, theta: Any, off: Any) -> Any:
-            return _dot_ir(X, i, theta, off, i, X.dtype.type(0.0), theta)
+    @overload(_dot_rows, inline="always")
+    def _dot_rows_typed(X: Any, i: Any, offsets: Any, theta: Any, off: Any, z: Any, k: Any) -> Any:
+        def impl(X: Any, i: Any, offsets: Any, theta: Any, off: Any, z: Any, k: Any) -> None:
+            _dot_ir(X, i, i, offsets, theta, off, k, z, z, theta)
 
         return impl
 
-    @overload(_dot_update_row, inline="always")
-    def _dot_update_row_typed(
-        X: Any, i: Any, theta: Any, off: Any, ip: Any, dk: Any, acc: Any
+    @overload(_dot_update_rows, inline="always")
+    def _dot_update_rows_typed(
+        X: Any,
+        i: Any,
+        ip: Any,
+        offsets: Any,
+        theta: Any,
+        off: Any,
+        d: Any,
+        z: Any,
+        k: Any,
+        acc: Any,
     ) -> Any:
-        def impl(X: Any, i: Any, theta: Any, off: Any, ip: Any, dk: Any, acc: Any) -> Any:
-            return _dot_update_ir(X, i, theta, off, ip, dk, acc)
+        def impl(
+            X: Any,
+            i: Any,
+            ip: Any,
+            offsets: Any,
+            theta: Any,
+            off: Any,
+            d: Any,
+            z: Any,
+            k: Any,
+            acc: Any,
+        ) -> None:
+            _dot_update_ir(X, i, ip, offsets, theta, off, k, d, z, acc)
 
         return impl
 
-    @overload(_update_row, inline="always")
-    def _update_row_typed(X: Any, ip: Any, dk: Any, acc: Any) -> Any:
-        def impl(X: Any, ip: Any, dk: Any, acc: Any) -> Any:
-            _update_ir(X, ip, acc, 0, ip, dk, acc)
+    @overload(_update_rows, inline="always")
+    def _update_rows_typed(X: Any, ip: Any, offsets: Any, d: Any, k: Any, acc: Any) -> Any:
+        def impl(X: Any, ip: Any, offsets: Any, d: Any, k: Any, acc: Any) -> None:
+            _update_ir(X, ip, ip, offsets, acc, 0, k, d, d, acc)
 
         return impl
 
@@ -569,9 +661,9 @@ if njit is not None:
         b = v.builder
         cap, ln2_hi, ln2_lo, coefficients = _EXP_NEG[v.align * 8]
         x = b.fneg(b.select(b.fcmp_ordered(">", a, v.constant(cap)), v.constant(cap), a))
-        n = v.floor(v.fma(x, v.constant(1.4426950408889634), v.constant(0.5)))
+        n, scale = v.nearest_pow2(x, 1.4426950408889634)
         r = b.fsub(b.fsub(x, b.fmul(n, v.constant(ln2_hi))), b.fmul(n, v.constant(ln2_lo)))
-        e = b.fmul(v.polynomial(r, coefficients), v.pow2(n))
+        e = b.fmul(v.polynomial(r, coefficients), scale)
         return b.select(b.fcmp_ordered("==", a, v.constant(math.inf)), v.zero, e)
 
     def _log1p_unit_vector(v: _Vectors, e: Any) -> Any:
@@ -582,26 +674,37 @@ if njit is not None:
         return b.fmul(b.fadd(t, t), s)
 
     def _losses_loop(context: Any, builder: Any, signature: Any, args: Any, logistic: bool) -> Any:
-        """:func:`_group_losses` for one loss: a loop over the vectors of ``z``."""
-        z_ty, y_ty, sw_ty, i_ty, b_ty, weighted_ty = signature.args
-        z, y, sw, i, bias, weighted = args
+        """:func:`_group_losses` for one loss: a loop over the vectors of ``z``'s rows,
+        the streams' vectors of a step joined into one wide vector, so that their
+        independent chains of operations run side by side."""
+        z_ty, y_ty, sw_ty, i_ty, offsets_ty, b_ty, weighted_ty = signature.args
+        z, y, sw, i, offsets, bias, weighted = args
         b = builder
-        v = _Vectors(context, b, z_ty.dtype)
+        offsets = cgutils.unpack_tuple(b, offsets)
+        streams = len(offsets)
+        base = _Vectors(context, b, z_ty.dtype)  # one stream's vector
+        v = _Vectors(context, b, z_ty.dtype, times=streams)
         i = context.cast(b, i, i_ty, types.intp)
-        zp = _data(context, b, z_ty, z)
-        yp = b.gep(_data(context, b, y_ty, y), [i])
-        sp = b.gep(_data(context, b, sw_ty, sw), [i])
+        starts = [b.add(i, context.cast(b, o, offsets_ty.dtype, types.intp)) for o in offsets]
+        g = cgutils.unpack_tuple(b, context.make_array(z_ty)(context, b, z).shape, 2)[1]
+        z_data = _data(context, b, z_ty, z)
+        z_rows = [b.gep(z_data, [b.mul(ir.Constant(g.type, s), g)]) for s in range(streams)]
+        y_rows = [b.gep(_data(context, b, y_ty, y), [start]) for start in starts]
+        sw_rows = [b.gep(_data(context, b, sw_ty, sw), [start]) for start in starts]
         bias = v.splat(context.cast(b, bias, b_ty, z_ty.dtype))
         weighted = context.cast(b, weighted, weighted_ty, types.boolean)
         one, half = v.constant(1.0), v.constant(0.5)
         loss_sum = cgutils.alloca_once_value(b, v.zero)
         d_sum = cgutils.alloca_once_value(b, v.zero)
-        size = cgutils.unpack_tuple(b, context.make_array(z_ty)(context, b, z).shape, 1)[0]
-        lanes = ir.Constant(size.type, v.lanes)
-        with cgutils.for_range(b, b.sdiv(size, lanes)) as loop:
+        lanes = ir.Constant(g.type, base.lanes)
+
+        def load(rows: list, j: Any) -> Any:
+            return v.join([base.load(row, j) for row in rows])
+
+        with cgutils.for_range(b, b.sdiv(g, lanes)) as loop:
             j = b.mul(loop.index, lanes)
-            zk = b.fadd(v.load(zp, j), bias)
-            yk = v.load(yp, j)
+            zk = b.fadd(load(z_rows, j), bias)
+            yk = load(y_rows, j)
             if logistic:
                 a = v.fabs(zk)
                 e = _exp_neg_vector(v, a)
@@ -613,32 +716,44 @@ if njit is not None:
             else:
                 d = b.fsub(zk, yk)
                 loss = b.fmul(b.fmul(half, d), d)
-            s = b.select(weighted, v.load(sp, j), one)  # loaded either way
+            s = b.select(weighted, load(sw_rows, j), one)  # loaded either way
             d = b.fmul(d, s)
             b.store(b.fadd(b.load(loss_sum), b.fmul(loss, s)), loss_sum)
             b.store(b.fadd(b.load(d_sum), d), d_sum)
-            v.store(d, zp, j)
+            for part, row in zip(v.split(d, streams), z_rows, strict=True):
+                base.store(part, row, j)
         sums = [v.hsum(b.load(loss_sum)), v.hsum(b.load(d_sum))]
         return context.make_tuple(b, signature.return_type, sums)
 
-    def _losses_typed(z: Any, y: Any, sw: Any) -> bool:
-        return all(
-            isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" and a.dtype == z.dtype
-            for a in (z, y, sw)
-        ) and isinstance(z.dtype, types.Float)
+    def _losses_typed(z: Any, y: Any, sw: Any, offsets: Any) -> bool:
+        """``(streams, g)`` z, 1-D y and sw, C-contiguous floats of one dtype; one offset
+        (an integer) per stream, a power of two of them."""
+        return (
+            all(
+                isinstance(a, types.Array) and a.ndim == ndim and a.layout == "C"
+                for a, ndim in ((z, 2), (y, 1), (sw, 1))
+            )
+            and isinstance(z.dtype, types.Float)
+            and y.dtype == sw.dtype == z.dtype
+            and isinstance(offsets, types.UniTuple)
+            and isinstance(offsets.dtype, types.Integer)
+            and offsets.count & (offsets.count - 1) == 0
+        )
 
     def _losses_intrinsic(logistic: bool) -> Any:
-        """A Numba intrinsic ``(z, y, sw, i, bias, weighted)`` running
+        """A Numba intrinsic ``(z, y, sw, i, offsets, bias, weighted)`` running
         :func:`_losses_loop` for one loss."""
 
-        def typer(typingctx: Any, z: Any, y: Any, sw: Any, i: Any, bias: Any, weighted: Any) -> Any:
-            if not _losses_typed(z, y, sw):
+        def typer(
+            typingctx: Any, z: Any, y: Any, sw: Any, i: Any, offsets: Any, bias: Any, weighted: Any
+        ) -> Any:
+            if not _losses_typed(z, y, sw, offsets):
                 return None
 
             def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
                 return _losses_loop(context, builder, signature, args, logistic=logistic)
 
-            return types.UniTuple(z.dtype, 2)(z, y, sw, i, bias, weighted), codegen
+            return types.UniTuple(z.dtype, 2)(z, y, sw, i, offsets, bias, weighted), codegen
 
         return intrinsic(typer)
 
@@ -647,26 +762,74 @@ if njit is not None:
 
     @overload(_group_losses, inline="always")
     def _group_losses_typed(
-        z: Any, y: Any, sw: Any, i: Any, b: Any, weighted: Any, logistic: Any
+        z: Any, y: Any, sw: Any, i: Any, offsets: Any, b: Any, weighted: Any, logistic: Any
     ) -> Any:
-        def impl(z: Any, y: Any, sw: Any, i: Any, b: Any, weighted: Any, logistic: Any) -> Any:
+        def impl(
+            z: Any, y: Any, sw: Any, i: Any, offsets: Any, b: Any, weighted: Any, logistic: Any
+        ) -> Any:
             if logistic:
-                return _logistic_losses_ir(z, y, sw, i, b, weighted)
-            return _squared_losses_ir(z, y, sw, i, b, weighted)
+                return _logistic_losses_ir(z, y, sw, i, offsets, b, weighted)
+            return _squared_losses_ir(z, y, sw, i, offsets, b, weighted)
 
         return impl
 
 
 @_jit(inline="always", **_OPTIONS)
 def _group_size(p: int, itemsize: int) -> int:
-    """Rows per group: a multiple of the vector's lanes, from one vector's lanes to 32
-    rows, at most :data:`_GROUP_BYTES` of X where the rows allow (two groups, the one
-    being read and the one being added to the gradient, then fit in a 32 KiB L1 cache).
-    Rows over 400 bytes / lanes (p > 400) make a group larger than that (64 KB at 2000
-    float64 features): the updates then read their rows from L2."""
+    """Rows per group and stream: a multiple of the vector's lanes, from one vector's
+    lanes to 32 rows, at most :data:`_GROUP_BYTES` of X over the :data:`_STREAMS`
+    streams where the rows allow (the groups being read and those being added to the
+    gradient then fit in a 32 KiB L1 cache). Rows over 100 bytes / lanes (p > 100
+    float64) make the groups larger than that (128 KB at 2000 float64 features): the
+    updates then read their rows from L2."""
     lanes = _VECTOR_BYTES // itemsize
-    rows = _GROUP_BYTES // (p * itemsize)
+    rows = _GROUP_BYTES // (_STREAMS * p * itemsize)
     return min(max(rows - rows % lanes, lanes), 32)
+
+
+@_jit(inline="always", **_OPTIONS)
+def _groups(
+    X: Any,
+    y: Any,
+    sw: Any,
+    theta: Any,
+    flags: Any,
+    i: int,
+    count: int,
+    offsets: Any,
+    z: Any,
+    d: Any,
+    acc: Any,
+) -> tuple[float, float]:
+    """``count`` groups of ``g = z.shape[1]`` rows from row ``i`` on, in each stream
+    ``s`` (the rows ``i + offsets[s] ...``), software-pipelined: each row's dot product
+    runs in the same loop over the columns as the gradient update of the row one group
+    earlier (:func:`_dot_update_rows`), whose ``d`` is known by then and which is still
+    in L1; then each stream's group's losses (:func:`_group_losses`, vector code). Adds
+    ``X^T d`` to ``acc``; returns the sums of the losses and of ``d``. ``z`` and ``d``
+    (``(streams, g)``) are scratch."""
+    weighted, intercept, logistic = flags
+    off = 1 if intercept else 0
+    b = theta[0] if intercept else X.dtype.type(0.0)
+    g = z.shape[1]
+    loss_sum = 0.0
+    d_sum = 0.0
+    for t in range(count):
+        if t == 0:  # the first group: no group before it to add
+            for k in range(g):
+                _dot_rows(X, i + k, offsets, theta, off, z, k)
+        else:
+            for k in range(g):
+                _dot_update_rows(X, i + k, i - g + k, offsets, theta, off, d, z, k, acc)
+        group_loss, group_d = _group_losses(z, y, sw, i, offsets, b, weighted, logistic)
+        loss_sum += group_loss
+        d_sum += group_d
+        z, d = d, z
+        i += g
+    if count > 0:  # the last group's updates
+        for k in range(g):
+            _update_rows(X, i - g + k, offsets, d, k, acc)
+    return loss_sum, d_sum
 
 
 @_jit(inline="always", **_OPTIONS)
@@ -674,46 +837,38 @@ def _chunk_sums(
     X: Any, y: Any, sw: Any, theta: Any, flags: Any, lo: int, hi: int, out: Any
 ) -> None:
     """``out[:] = [sum l, sum d, X^T d]`` over rows ``lo:hi`` (float64); ``flags`` is
-    ``(weighted, intercept, logistic)``. A group of rows at a time
-    (:func:`_group_size`), software-pipelined: each row's dot product runs in the same
-    loop over the columns as the gradient update of the row one group earlier, whose
-    ``d`` is known by then and which is still in L1; then the group's losses
-    (:func:`_group_losses`, vector code)."""
+    ``(weighted, intercept, logistic)``. Read as :data:`_STREAMS` streams: the chunk's
+    quarters side by side, a row of each per loop over the columns, which share the
+    loads of ``w`` and of the accumulator (:func:`_groups`); then the rows left over
+    (fewer than four groups) as one stream, and the last ones (fewer than a group) one
+    at a time."""
     weighted, intercept, logistic = flags
     p = X.shape[1]
     off = 1 if intercept else 0
     b = theta[0] if intercept else X.dtype.type(0.0)
     g = _group_size(p, X.itemsize)
     acc = np.zeros(p + _VECTOR_BYTES // X.itemsize, dtype=X.dtype)  # padded: whole vectors
-    z = np.empty(g, dtype=X.dtype)  # this group's x . w, then its d
-    d = np.empty(g, dtype=X.dtype)  # the group before's d
-    loss_sum = 0.0
-    d_sum = 0.0
-    i = lo
-    while i + g <= hi:
-        if i == lo:  # the first group: no group before it to add
-            for k in range(g):
-                z[k] = _dot_row(X, i + k, theta, off)
-        else:
-            for k in range(g):
-                z[k] = _dot_update_row(X, i + k, theta, off, i - g + k, d[k], acc)
-        group_loss, group_d = _group_losses(z, y, sw, i, b, weighted, logistic)
-        loss_sum += group_loss
-        d_sum += group_d
-        z, d = d, z
-        i += g
-    if i > lo:  # the last group's updates
-        for k in range(g):
-            _update_row(X, i - g + k, d[k], acc)
+    z = np.empty((_STREAMS, g), dtype=X.dtype)  # this group's x . w, then its d
+    d = np.empty((_STREAMS, g), dtype=X.dtype)  # the group before's d
+    q = (hi - lo) // (_STREAMS * g) * g  # each stream's rows: whole groups
+    streams = (0, q, 2 * q, 3 * q)  # _STREAMS of them
+    loss_sum, d_sum = _groups(X, y, sw, theta, flags, lo, q // g, streams, z, d, acc)
+    i = lo + _STREAMS * q
+    count = (hi - i) // g
+    z, d = z[:1], d[:1]  # one stream
+    rest_loss, rest_d = _groups(X, y, sw, theta, flags, i, count, (0,), z, d, acc)
+    loss_sum += rest_loss
+    d_sum += rest_d
+    i += count * g
     m = hi - i
     if m > 0:  # the last rows, fewer than a group: one at a time
         for k in range(m):
-            z[k] = _dot_row(X, i + k, theta, off)
-        rest_loss, rest_d = _tile_losses(z, y, sw, i, m, b, weighted, logistic)
+            _dot_rows(X, i + k, (0,), theta, off, z, k)
+        rest_loss, rest_d = _tile_losses(z[0], y, sw, i, m, b, weighted, logistic)
         loss_sum += rest_loss
         d_sum += rest_d
         for k in range(m):
-            _update_row(X, i + k, z[k], acc)
+            _update_rows(X, i + k, (0,), z, k, acc)
     out[0] = loss_sum
     out[1] = d_sum
     for j in range(p):
@@ -751,24 +906,38 @@ def _terms_serial(X: Any, y: Any, sw: Any, theta: Any, flags: Any) -> Any:
 
 @_jit(parallel=True, **_OPTIONS)
 def _sum_rows(X: Any) -> Any:
+    """The sum of X's entries, each chunk read as the kernel reads it: its quarters side
+    by side, a row of each per loop over the columns (then its last rows)."""
     n, p = X.shape
     chunks = (n + CHUNK_ROWS - 1) // CHUNK_ROWS
     out = np.zeros(chunks)
     for c in prange(chunks):
-        s = X.dtype.type(0.0)
-        for i in range(c * CHUNK_ROWS, min(n, (c + 1) * CHUNK_ROWS)):
+        lo = c * CHUNK_ROWS
+        hi = min(n, lo + CHUNK_ROWS)
+        q = (hi - lo) // 4
+        s0 = s1 = s2 = s3 = X.dtype.type(0.0)
+        for i in range(lo, lo + q):
+            r0, r1, r2, r3 = X[i], X[i + q], X[i + 2 * q], X[i + 3 * q]
+            for j in range(p):
+                s0 += r0[j]
+                s1 += r1[j]
+                s2 += r2[j]
+                s3 += r3[j]
+        for i in range(lo + 4 * q, hi):
             row = X[i]
             for j in range(p):
-                s += row[j]
-        out[c] = s
+                s0 += row[j]
+        out[c] = (s0 + s1) + (s2 + s3)
     return out.sum()
 
 
 def read_once(X: Any) -> float:
-    """The sum of X's entries, in one read of X on every core (the kernel's chunks and
-    threads, nothing else to compute): the benchmarks' floor beside BLAS's ``X @ v``,
-    which reads float64 X about 1.3x slower here (``benchmarks/RESULTS.md``). In a forked
-    child, NumPy's sum (a parallel kernel would abort it, see :class:`FusedTerms`)."""
+    """The sum of X's entries, in one read of X on every core (the kernel's chunks,
+    threads and streams, nothing else to compute): the benchmarks' floor beside BLAS's
+    ``X @ v``, which reads float64 X about 1.3x slower here. Four streams a core read
+    as fast as two, and faster than one (1.05-1.1x on both cores, 1.2-1.3x on one
+    core: ``benchmarks/RESULTS.md``). In a forked child, NumPy's sum (a parallel kernel
+    would abort it, see :class:`FusedTerms`)."""
     if _FORKED:
         return float(np.sum(X, dtype=np.float64))
     with _LOCK:
