@@ -13,7 +13,7 @@ it all while a few rows are in L1:
   row of each in every loop over the columns. A core keeps more of memory's reads in
   flight with several streams: one core reads X 1.2-1.3x faster as two streams than as
   one, and the kernel, whose work between loads holds back its reads, gains more
-  (one stream: 1.31-1.35x one read of X on both cores; four: 1.03-1.11x). The streams
+  (one stream: 1.24-1.36x one read of X on both cores; four: 1.02-1.11x). The streams
   also share each column step's loads of ``w`` and of the accumulator;
 * within a stream, groups of rows (4 float64 or 8 float32 rows of 100 features a
   stream: :func:`_group_size`), software-pipelined: each row's ``x . w`` is computed in
