@@ -137,16 +137,16 @@ def _numba_kernels():
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("intercept", [True, False])
 @pytest.mark.parametrize(
-    ("n", "p"), [(1, 1), (7, 3), (175, 100), (16_389, 5), (20_003, 100), (999, 1001)]
+    ("n", "p"), [(1, 1), (7, 3), (189, 101), (16_389, 5), (20_003, 100), (999, 1001)]
 )
 def test_compiled_kernel_equals_the_plain_path(dtype, loss, weighted, intercept, n, p, rng):
     # The same sums as block_terms in float64 on the same data (the reference), in
     # another order: float64 to 1e-12; float32 within its rounding (chunks of 16384 rows
     # summed in float32, then in float64), far inside the 1e-4 the issue allows. The
-    # shapes reach every part of a chunk's loop: 175 x 100 is four streams of 40 rows,
-    # then 3 single-stream groups of 4 float64 rows (1 of 8 float32) and 3 (7) rows one
-    # at a time; 999 x 1001, rows wider than a group's budget; 16389 x 5 and 20003 x 100,
-    # a second chunk.
+    # shapes reach every part of a chunk's loop in both dtypes: 189 x 101 is four streams
+    # of 44 float64 rows (40 float32), then 3 single-stream groups of 4 float64 rows (8
+    # float32), then 1 (5) rows one at a time, each row's last columns masked; 999 x 1001,
+    # rows wider than a group's budget; 16389 x 5 and 20003 x 100, a second chunk.
     kernels = _numba_kernels()
     from xpgd._backend import namespace
     from xpgd._core.objective import block_terms

@@ -13,7 +13,7 @@ it all while a few rows are in L1:
   row of each in every loop over the columns. A core keeps more of memory's reads in
   flight with several streams: one core reads X 1.2-1.3x faster as two streams than as
   one, and the kernel, whose work between loads holds back its reads, gains more
-  (one stream: 1.24-1.36x one read of X on both cores; four: 1.02-1.11x). The streams
+  (one stream: 1.24-1.30x one read of X on both cores; four: 1.02-1.06x). The streams
   also share each column step's loads of ``w`` and of the accumulator;
 * within a stream, groups of rows (4 float64 or 8 float32 rows of 100 features a
   stream: :func:`_group_size`), software-pipelined: each row's ``x . w`` is computed in
@@ -22,9 +22,10 @@ it all while a few rows are in L1:
   that the second use of every row is spread evenly over the read of the next ones;
   then the loss and its derivative ``d`` of the whole group, inline
   (:func:`_group_losses`: the numerically stable forms of :mod:`xpgd._core.losses`,
-  weighted, with their own ``exp`` and ``log1p``, no call into libm). Both are written
-  as explicit vector code (LLVM IR through Numba intrinsics: 32-byte vectors, the last
-  ``p % lanes`` columns by a masked load), not left to LLVM's loop vectoriser;
+  weighted, with their own ``exp`` and ``log1p``, no call into libm, the four streams'
+  vectors joined into one wide vector). Both are written as explicit vector code (LLVM
+  IR through Numba intrinsics: 32-byte vectors, the last ``p % lanes`` columns by a
+  masked load), not left to LLVM's loop vectoriser;
 * each chunk writes one row of float64 partial sums ``[sum l, sum d, X^T d]``, added in
   chunk order: deterministic, run to run and across thread counts.
 
@@ -292,9 +293,9 @@ def _tile_losses(
 # 29 ns a float64 row with X in cache where the same loops written in C with AVX2
 # intrinsics took 22-25, and streamed 1.31x one read of X where the pipelined C took
 # 1.11x. This code, one stream: 28.8 ns in cache beside the pipelined C's 27-28 in one
-# run; four streams: 21-22 ns (benchmarks/RESULTS.md). Vectors of 32 bytes (AVX2: 4
-# float64, 8 float32; LLVM splits them on narrower targets); the last ``p % lanes``
-# columns by a masked load.
+# run; four streams: 21-22 ns (squared), 24.5-25 (logistic) (benchmarks/RESULTS.md).
+# Vectors of 32 bytes (AVX2: 4 float64, 8 float32; LLVM splits them on narrower
+# targets); the last ``p % lanes`` columns by a masked load.
 
 
 def _dot_rows(X: Any, i: int, offsets: Any, theta: Any, off: int, z: Any, k: int) -> None:
@@ -445,6 +446,16 @@ if njit is not None:
                 v, n = b.fadd(lo, hi), half
             return b.extract_element(v, i32(0))
 
+        @staticmethod
+        def exact(value: Any) -> Any:
+            """``value`` (a float instruction) kept out of reassociation: Numba gives
+            every float instruction without flags this module's fast-math flags
+            (``reassoc``), which would let LLVM fold ``(x s + M) - M`` to ``x s`` or
+            merge the two parts of ``ln 2``; with ``contract`` alone it may only fuse a
+            product into an add (exact here, or closer)."""
+            value.flags[:] = ["contract"]
+            return value
+
         def nearest_pow2(self, x: Any, scale: float) -> tuple[Any, Any]:
             """``(n, 2 ** n)`` for ``n`` the integer nearest ``x * scale`` (``2 ** n``
             normal), without a conversion to integers, which AVX2 lacks for float64
@@ -464,16 +475,17 @@ if njit is not None:
                 b.add(b.bitcast(total, int_t), ir.Constant(int_t, [bias] * self.lanes)),
                 ir.Constant(int_t, [mantissa] * self.lanes),
             )
-            return b.fsub(total, magic), b.bitcast(k, self.vec)
+            return self.exact(b.fsub(total, magic)), b.bitcast(k, self.vec)
 
         def polynomial(self, x: Any, coefficients: list) -> Any:
             """``sum_k c_k x^k`` for ``coefficients`` from the highest power down, by
             Estrin's scheme: pairs ``c_2k + c_2k+1 x``, then pairs of those with
             ``x^2``, and so on: about log2(terms) fused multiply-adds deep instead of
-            Horner's one per term. The loss's latency holds up the next group's
-            updates, which need its ``d``: in one run, float64's logistic kernel at
-            1.24x one read of X against 1.28x by Horner's rule (14 and 17 terms);
-            float32's (8 terms) 1.24x either way (``benchmarks/RESULTS.md``)."""
+            Horner's one per term. Measured with one stream: float64's logistic kernel
+            at 1.24x one read of X against 1.28x by Horner's rule (14 and 17 terms),
+            float32's (8 terms) 1.24x either way; in the four streams' wide vector,
+            24.5 against 27.0 ns a float64 row with X in cache
+            (``benchmarks/RESULTS.md``)."""
             terms = [self.constant(c) for c in reversed(coefficients)]
             while len(terms) > 1:
                 pairs = [self.fma(terms[k + 1], x, terms[k]) for k in range(0, len(terms) - 1, 2)]
@@ -645,7 +657,9 @@ if njit is not None:
         return impl
 
     # exp(-a) and log(1 + e) on vectors: the same reductions and polynomials as
-    # _exp_neg_32/_64 and _log1p_unit_32/_64, evaluated by Estrin's scheme
+    # _exp_neg_32/_64 and _log1p_unit_32/_64, evaluated by Estrin's scheme; exp's n is
+    # rounded to the nearest (ties to even: nearest_pow2) where the scalar code takes
+    # floor(x + 0.5), the same |r| <= ln2 / 2 but for ties
     def _taylor_exp(degree: int) -> list:
         """``1 / k!`` for ``k = degree .. 0`` (the highest power first)."""
         return [1.0 / math.factorial(k) for k in range(degree, -1, -1)]
@@ -662,7 +676,8 @@ if njit is not None:
         cap, ln2_hi, ln2_lo, coefficients = _EXP_NEG[v.align * 8]
         x = b.fneg(b.select(b.fcmp_ordered(">", a, v.constant(cap)), v.constant(cap), a))
         n, scale = v.nearest_pow2(x, 1.4426950408889634)
-        r = b.fsub(b.fsub(x, b.fmul(n, v.constant(ln2_hi))), b.fmul(n, v.constant(ln2_lo)))
+        high, low = (v.exact(b.fmul(n, v.constant(c))) for c in (ln2_hi, ln2_lo))
+        r = v.exact(b.fsub(v.exact(b.fsub(x, high)), low))
         e = b.fmul(v.polynomial(r, coefficients), scale)
         return b.select(b.fcmp_ordered("==", a, v.constant(math.inf)), v.zero, e)
 
@@ -789,6 +804,16 @@ def _group_size(p: int, itemsize: int) -> int:
 
 
 @_jit(inline="always", **_OPTIONS)
+def _stream_offsets(q: int) -> tuple:
+    """The :data:`_STREAMS` streams' first rows, ``q`` apart (written out: Numba builds
+    no tuple of a variable length; checked against :data:`_STREAMS` below)."""
+    return (0, q, 2 * q, 3 * q)
+
+
+assert len(getattr(_stream_offsets, "py_func", _stream_offsets)(1)) == _STREAMS
+
+
+@_jit(inline="always", **_OPTIONS)
 def _groups(
     X: Any,
     y: Any,
@@ -852,7 +877,7 @@ def _chunk_sums(
     z = np.empty((_STREAMS, g), dtype=X.dtype)  # this group's x . w, then its d
     d = np.empty((_STREAMS, g), dtype=X.dtype)  # the group before's d
     q = (hi - lo) // (_STREAMS * g) * g  # each stream's rows: whole groups
-    streams = (0, q, 2 * q, 3 * q)  # _STREAMS of them
+    streams = _stream_offsets(q)
     loss_sum, d_sum = _groups(X, y, sw, theta, flags, lo, q // g, streams, z, d, acc)
     i = lo + _STREAMS * q
     count = (hi - i) // g
@@ -929,7 +954,10 @@ def _sum_rows(X: Any) -> Any:
             for j in range(p):
                 s0 += row[j]
         out[c] = (s0 + s1) + (s2 + s3)
-    return out.sum()
+    total = 0.0
+    for c in range(chunks):  # in chunk order (out.sum() would be a parallel reduction)
+        total += out[c]
+    return total
 
 
 def read_once(X: Any) -> float:
