@@ -9,7 +9,8 @@ compiled sum), medians of interleaved rounds.
   2026-11-27);
 * ``tile16``: the dots of 16 rows, then their updates (the kernel's order until it was
   software-pipelined, with tiles of 32 rows and the tile's loss in between; it now
-  fuses each row's dot with the update of the row a group earlier);
+  fuses each row's dot with the update of the row a group earlier, in four streams of
+  rows a chunk);
 * ``kernel squared`` / ``kernel logistic``: ``xpgd._numba`` itself.
 
 Then the kernel's cost with X in cache (512 rows, one thread): nanoseconds of compute

@@ -434,17 +434,9 @@ if njit is not None:
 
         def hsum(self, v: Any) -> Any:
             """The sum of the lanes (halves added, then their halves, ...)."""
-            b, i32, n = self.builder, ir.IntType(32), self.lanes
-            while n > 1:
-                half = n // 2
-                lo = b.shuffle_vector(
-                    v, v, ir.Constant(ir.VectorType(i32, half), list(range(half)))
-                )
-                hi = b.shuffle_vector(
-                    v, v, ir.Constant(ir.VectorType(i32, half), list(range(half, n)))
-                )
-                v, n = b.fadd(lo, hi), half
-            return b.extract_element(v, i32(0))
+            while v.type.count > 1:
+                v = self.builder.fadd(*self.split(v, 2))
+            return self.builder.extract_element(v, ir.IntType(32)(0))
 
         @staticmethod
         def exact(value: Any) -> Any:
@@ -566,16 +558,19 @@ if njit is not None:
                 b.store(v.hsum(total), b.gep(z_data, [slot]))
         return context.get_dummy_value()
 
-    def _rows_typed(X: Any, offsets: Any, theta: Any, d: Any, z: Any, acc: Any) -> bool:
-        """C-contiguous float X and ``(streams, g)`` d and z (2-D), theta and acc (1-D),
-        of one dtype; ``offsets`` a tuple of integers, one per stream."""
+    def _typed(arrays: Any, offsets: Any) -> bool:
+        """``arrays`` (pairs of an array type and its dimensions) C-contiguous, of one
+        float dtype; ``offsets`` a tuple of integers (one per stream)."""
+        dtype = arrays[0][0].dtype if isinstance(arrays[0][0], types.Array) else None
         return (
             all(
-                isinstance(a, types.Array) and a.ndim == ndim and a.layout == "C"
-                for a, ndim in ((X, 2), (theta, 1), (d, 2), (z, 2), (acc, 1))
+                isinstance(a, types.Array)
+                and a.ndim == ndim
+                and a.layout == "C"
+                and a.dtype == dtype
+                for a, ndim in arrays
             )
-            and isinstance(X.dtype, types.Float)
-            and all(a.dtype == X.dtype for a in (theta, d, z, acc))
+            and isinstance(dtype, types.Float)
             and isinstance(offsets, types.UniTuple)
             and isinstance(offsets.dtype, types.Integer)
         )
@@ -599,7 +594,7 @@ if njit is not None:
             z: Any,
             acc: Any,
         ) -> Any:
-            if not _rows_typed(X, offsets, theta, d, z, acc):
+            if not _typed(((X, 2), (theta, 1), (d, 2), (z, 2), (acc, 1)), offsets):
                 return None
 
             def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
@@ -740,21 +735,6 @@ if njit is not None:
         sums = [v.hsum(b.load(loss_sum)), v.hsum(b.load(d_sum))]
         return context.make_tuple(b, signature.return_type, sums)
 
-    def _losses_typed(z: Any, y: Any, sw: Any, offsets: Any) -> bool:
-        """``(streams, g)`` z, 1-D y and sw, C-contiguous floats of one dtype; one offset
-        (an integer) per stream, a power of two of them."""
-        return (
-            all(
-                isinstance(a, types.Array) and a.ndim == ndim and a.layout == "C"
-                for a, ndim in ((z, 2), (y, 1), (sw, 1))
-            )
-            and isinstance(z.dtype, types.Float)
-            and y.dtype == sw.dtype == z.dtype
-            and isinstance(offsets, types.UniTuple)
-            and isinstance(offsets.dtype, types.Integer)
-            and offsets.count & (offsets.count - 1) == 0
-        )
-
     def _losses_intrinsic(logistic: bool) -> Any:
         """A Numba intrinsic ``(z, y, sw, i, offsets, bias, weighted)`` running
         :func:`_losses_loop` for one loss."""
@@ -762,7 +742,9 @@ if njit is not None:
         def typer(
             typingctx: Any, z: Any, y: Any, sw: Any, i: Any, offsets: Any, bias: Any, weighted: Any
         ) -> Any:
-            if not _losses_typed(z, y, sw, offsets):
+            # a power of two of streams: their vectors joined pairwise (_Vectors.join)
+            typed = _typed(((z, 2), (y, 1), (sw, 1)), offsets)
+            if not typed or offsets.count & (offsets.count - 1):
                 return None
 
             def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
